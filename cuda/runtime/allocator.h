@@ -1,0 +1,25 @@
+#pragma once
+// Stream-ordered device memory: cudaMallocAsync / cudaFreeAsync on the device's compute stream,
+// from the device's default memory pool with a release threshold of "never", so freed blocks
+// stay in the pool for reuse instead of going back to the driver at every synchronization.
+// Allocation is legal during CUDA Graph capture, which is the reason for this design.
+#include <cstddef>
+#include <memory>
+
+#include "core/storage.h"
+
+namespace kiln::cuda {
+
+// Storage of nbytes on cuda:device, freed (stream-ordered) when the last view lets go.
+// Throws kiln::Error when there is no device, and on out-of-memory naming the requested size.
+std::shared_ptr<Storage> allocate_storage(size_t nbytes, int device);
+
+// The same without a Storage, for scratch space (cuBLAS/cuDNN workspaces). `op` starts the
+// error message. raw_free never throws (it runs in destructors).
+void* raw_allocate(size_t nbytes, int device, const char* op);
+void raw_free(void* ptr, int device) noexcept;
+
+// Memory held by the pool of `device` (in use + cached), in bytes.
+size_t pool_reserved_bytes(int device);
+
+}  // namespace kiln::cuda

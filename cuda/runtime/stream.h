@@ -1,0 +1,17 @@
+#pragma once
+// One compute stream per device (kernels, copies and stream-ordered allocations all go there, so
+// they are ordered without events) and, later, a communication stream for NCCL.
+#include <cuda_runtime_api.h>
+
+namespace kiln::cuda {
+
+// The device's compute stream, created on first use and kept for the life of the process (never
+// destroyed, so tensors freed during static destruction still have a valid stream).
+// It is a blocking stream: work on the legacy default stream (cudaMemcpy from other code)
+// still waits for it.
+cudaStream_t compute_stream(int device);
+
+// Waits for all work queued on the device's compute stream.
+void synchronize(int device);
+
+}  // namespace kiln::cuda

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Kiln needs. Idempotent: when everything is installed already it
+# only checks (dpkg-query) and exits, so running it before every build costs well under a second.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libspdlog-dev libgtest-dev libgmock-dev
+  libopenblas-dev libomp-dev libopenmpi-dev openmpi-bin
+  python3 python3-dev python3-numpy python3-pytest python3-torch python3-pip
+  zlib1g-dev
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  if [[ "$status" != "installed" ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "setup: missing packages (${missing[*]}) and not root, no sudo: install them yourself" >&2
+    exit 1
+  fi
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  "${missing[@]}"

@@ -1,0 +1,79 @@
+#pragma once
+// The seam between ops and devices. An op (src/ops) checks its arguments, infers the output
+// shape/dtype, allocates the output and calls one kernel family of the Backend of the inputs'
+// device. The CPU backend (src/cpu) is the reference; the CUDA backend (cuda/) implements the
+// same interface. Kernels receive inputs already broadcast to the output shape (stride-0 views)
+// and cast to the compute dtype, so they only deal with strides.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/storage.h"
+#include "kiln/scalar.h"
+#include "kiln/tensor.h"
+#include "ops/op_registry.h"
+
+namespace kiln {
+
+// Op parameters that are not tensors (slopes, clamp bounds, approximation modes).
+struct OpParams {
+  double a = 0, b = 0;
+  bool has_a = false, has_b = false;
+  int mode = 0;  // gelu: 0 exact, 1 tanh
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;  // "CPU", "CUDA"
+  virtual bool supports(OpId op) const = 0;
+
+  // memory
+  virtual std::shared_ptr<Storage> allocate(size_t nbytes, Device device) = 0;
+  // dst = src elementwise, any strides, converting dtype. One of them may be on another device
+  // (host <-> device copies are done by the non-CPU backend).
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  virtual void fill(const Tensor& dst, Scalar value) = 0;
+  virtual void arange(const Tensor& out, double start, double step) = 0;
+
+  // elementwise; every tensor has out's shape; a/b/x have the compute dtype
+  virtual void unary(OpId op, const Tensor& x, const Tensor& out, const OpParams& p) = 0;
+  virtual void binary(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // reductions over `dims` (sorted, unique, non-empty); out has x's shape with dims of size 1
+  virtual void reduce(OpId op, const Tensor& x, const std::vector<int64_t>& dims,
+                      const Tensor& out) = 0;
+  // max/min along `dim` with int64 indices (first occurrence); outputs keep dim with size 1
+  virtual void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values,
+                          const Tensor& indices) = 0;
+  virtual void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) = 0;
+  // out[b] = a[b] @ b[b]; a [B, M, K], b [B, K, N], out [B, M, N] (out contiguous)
+  virtual void bmm(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // indexing; index tensors are int64 and already bounds-checked by the op
+  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index,
+                            const Tensor& out) = 0;
+  // out.index_select(dim, index) += alpha * src, accumulating over repeated indices
+  virtual void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
+                         double alpha) = 0;
+  virtual void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) = 0;
+  // In place into out: Scatter writes src, ScatterAdd accumulates it.
+  virtual void scatter(OpId op, const Tensor& out, int64_t dim, const Tensor& index,
+                       const Tensor& src) = 0;
+
+  // Uniform [0,1) / Normal(0,1) / RandInt [a, b) / Bernoulli(p = x) into out (contiguous),
+  // element i drawn from Philox at (seed, offset, i); see src/core/philox.h.
+  virtual void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset,
+                      const OpParams& p, const Tensor& probs = Tensor()) = 0;
+};
+
+// The backend of a device; throws when the build or the machine has none.
+Backend& backend(Device device);
+// The backend that runs `op` on `device`; throws "<op>: no CUDA kernel" when it lacks the kernel.
+Backend& backend_for(OpId op, Device device);
+// Whether `op` has a kernel on `device`'s backend (false when there is no such backend).
+bool supports(OpId op, Device device);
+void register_backend(DeviceType type, Backend* backend);
+
+}  // namespace kiln

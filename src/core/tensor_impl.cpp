@@ -1,0 +1,22 @@
+#include "core/tensor_impl.h"
+
+namespace kiln {
+
+bool TensorImpl::is_contiguous() const {
+  int64_t expected = 1;
+  for (size_t i = shape_.size(); i-- > 0;) {
+    if (shape_[i] == 1) continue;
+    if (strides_[i] != expected) return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>(base.impl()->storage(), std::move(shape),
+                                           std::move(strides), offset, base.dtype());
+  impl->set_view(true);
+  return Tensor(impl);
+}
+
+}  // namespace kiln

@@ -1,0 +1,75 @@
+// The CPU backend: plain C++ reference kernels. It supports every op with a kernel.
+#include <cstdlib>
+
+#include "cpu/kernels.h"
+
+namespace kiln {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "CPU"; }
+  bool supports(OpId) const override { return true; }
+
+  std::shared_ptr<Storage> allocate(size_t nbytes, Device device) override {
+    // 64-byte alignment for vector loads; aligned_alloc needs a multiple of the alignment.
+    size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    KILN_CHECK(p != nullptr, "out of memory: could not allocate ", nbytes, " bytes on the CPU");
+    return std::make_shared<Storage>(p, nbytes, device, [](void* q) { std::free(q); });
+  }
+  void copy(const Tensor& src, const Tensor& dst) override { cpu::copy(src, dst); }
+  void fill(const Tensor& dst, Scalar v) override { cpu::fill(dst, v); }
+  void arange(const Tensor& out, double start, double step) override {
+    cpu::arange(out, start, step);
+  }
+  void unary(OpId op, const Tensor& x, const Tensor& out, const OpParams& p) override {
+    cpu::unary(op, x, out, p);
+  }
+  void binary(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    cpu::binary(op, a, b, out);
+  }
+  void where(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    cpu::where(c, a, b, out);
+  }
+  void reduce(OpId op, const Tensor& x, const std::vector<int64_t>& dims,
+              const Tensor& out) override {
+    cpu::reduce(op, x, dims, out);
+  }
+  void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values,
+                  const Tensor& indices) override {
+    cpu::arg_reduce(op, x, dim, values, indices);
+  }
+  void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) override {
+    cpu::softmax(op, x, dim, out);
+  }
+  void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override { cpu::bmm(a, b, out); }
+  void index_select(const Tensor& x, int64_t dim, const Tensor& index,
+                    const Tensor& out) override {
+    cpu::index_select(x, dim, index, out);
+  }
+  void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
+                 double alpha) override {
+    cpu::index_add(out, dim, index, src, alpha);
+  }
+  void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override {
+    cpu::gather(x, dim, index, out);
+  }
+  void scatter(OpId op, const Tensor& out, int64_t dim, const Tensor& index,
+               const Tensor& src) override {
+    cpu::scatter(op, out, dim, index, src);
+  }
+  void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const OpParams& p,
+              const Tensor& probs) override {
+    cpu::random(op, out, seed, offset, p, probs);
+  }
+};
+
+}  // namespace
+
+Backend* make_cpu_backend() {
+  static CpuBackend backend;
+  return &backend;
+}
+
+}  // namespace kiln

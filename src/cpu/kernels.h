@@ -1,0 +1,37 @@
+#pragma once
+// The CPU reference kernels, one family per file (mirrored by cuda/kernels/). See
+// src/backend/backend.h for the contract each family follows.
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace kiln::cpu {
+
+// unary.cpp
+void unary(OpId op, const Tensor& x, const Tensor& out, const OpParams& p);
+// binary.cpp
+void binary(OpId op, const Tensor& a, const Tensor& b, const Tensor& out);
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out);
+// copy.cpp
+void copy(const Tensor& src, const Tensor& dst);
+void fill(const Tensor& dst, Scalar value);
+void arange(const Tensor& out, double start, double step);
+// random.cpp
+void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const OpParams& p,
+            const Tensor& probs);
+// reduce.cpp
+void reduce(OpId op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out);
+void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values,
+                const Tensor& indices);
+// softmax.cpp
+void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out);
+// blas.cpp
+void bmm(const Tensor& a, const Tensor& b, const Tensor& out);
+// index.cpp
+void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
+void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
+               double alpha);
+void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
+void scatter(OpId op, const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+
+}  // namespace kiln::cpu

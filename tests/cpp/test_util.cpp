@@ -1,0 +1,55 @@
+#include "test_util.h"
+
+#include <cmath>
+
+#include "backend/backend.h"
+
+namespace kiln::testing {
+
+void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
+                   double atol, double rtol) {
+  ASSERT_TRUE(t.defined());
+  ASSERT_EQ(t.shape(), shape) << "shape " << shape_str(t.shape()) << " vs " << shape_str(shape);
+  std::vector<double> v = t.to_vector();
+  ASSERT_EQ(v.size(), expected.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (std::isnan(expected[i])) {
+      EXPECT_TRUE(std::isnan(v[i])) << "element " << i << ": " << v[i] << " vs nan";
+      continue;
+    }
+    if (std::isinf(expected[i])) {
+      EXPECT_EQ(v[i], expected[i]) << "element " << i;
+      continue;
+    }
+    EXPECT_NEAR(v[i], expected[i], atol + rtol * std::abs(expected[i])) << "element " << i;
+  }
+}
+
+void expect_close(const Tensor& actual, const Tensor& expected, double atol, double rtol,
+                  const std::string& what) {
+  ASSERT_TRUE(actual.defined()) << what;
+  ASSERT_TRUE(expected.defined()) << what;
+  ASSERT_EQ(actual.shape(), expected.shape()) << what << ": shape " << shape_str(actual.shape())
+                                              << " vs " << shape_str(expected.shape());
+  std::vector<double> a = actual.to_vector(), e = expected.to_vector();
+  int reported = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    bool ok = (std::isnan(a[i]) && std::isnan(e[i])) || a[i] == e[i] ||
+              std::abs(a[i] - e[i]) <= atol + rtol * std::abs(e[i]);
+    if (!ok && reported++ < 5)
+      ADD_FAILURE() << what << ": element " << i << " is " << a[i] << ", expected " << e[i]
+                    << " (atol " << atol << ", rtol " << rtol << ")";
+  }
+}
+
+bool cuda_available() {
+  if (!supports(OpId::Copy, Device::cuda(0))) return false;
+  try {
+    (void)empty({1}, TensorOptions(DType::Float32, Device::cuda(0)));
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace kiln::testing

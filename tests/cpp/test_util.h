@@ -1,0 +1,41 @@
+#pragma once
+// Small helpers shared by the C++ tests.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kiln/kiln.h"
+
+namespace kiln::testing {
+
+// Asserts shape and values (within atol + rtol * |expected|).
+void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
+                   double atol = 1e-6, double rtol = 1e-6);
+// Asserts that two tensors have equal shapes and close values.
+void expect_close(const Tensor& actual, const Tensor& expected, double atol, double rtol,
+                  const std::string& what = "");
+
+// Whether a CUDA device is usable in this process (false in CPU-only builds).
+bool cuda_available();
+
+}  // namespace kiln::testing
+
+// Expects `stmt` to throw a kiln::Error (or subclass `type`) whose message contains every one of
+// the given substrings.
+#define EXPECT_THROW_MSG(stmt, type, ...)                                                  \
+  do {                                                                                     \
+    bool thrown_ = false;                                                                  \
+    try {                                                                                  \
+      stmt;                                                                                \
+    } catch (const type& e_) {                                                             \
+      thrown_ = true;                                                                      \
+      for (const std::string& part_ : std::vector<std::string>{__VA_ARGS__})               \
+        EXPECT_NE(std::string(e_.what()).find(part_), std::string::npos)                   \
+            << "message \"" << e_.what() << "\" lacks \"" << part_ << "\"";               \
+    } catch (const std::exception& e_) {                                                   \
+      ADD_FAILURE() << "threw the wrong type: " << e_.what();                              \
+      thrown_ = true;                                                                      \
+    }                                                                                      \
+    EXPECT_TRUE(thrown_) << #stmt " did not throw";                                        \
+  } while (0)
