@@ -41,7 +41,7 @@ class CudaBackend final : public Backend {
 
   std::shared_ptr<Storage> allocate(size_t nbytes, Device device) override {
     KILN_CHECK(device.is_cuda(), "allocate: the CUDA backend cannot allocate on ", device.str());
-    KILN_CHECK(cuda::device_count() > 0, "allocate: no CUDA device available");
+    KILN_CHECK(cuda::device_count() > 0, "allocate: no CUDA device available for ", device.str());
     return cuda::allocate_storage(nbytes, device.index);
   }
 

@@ -138,6 +138,7 @@ GradcheckResult gradcheck(const autograd::Function& f, const std::vector<Tensor>
     }
     const size_t ni = inputs.size();
     autograd::Function backward_fn = [&f, ni](const std::vector<Tensor>& all) {
+      EnableGradGuard grad_on;  // the finite differences call this under no_grad
       std::vector<Tensor> xs(all.begin(), all.begin() + int64_t(ni));
       std::vector<Tensor> gos(all.begin() + int64_t(ni), all.end());
       std::vector<Tensor> outs, dx;

@@ -42,7 +42,8 @@ bool supports(OpId op, Device device) {
 
 Backend& backend_for(OpId op, Device device) {
   Backend& b = backend(device);
-  KILN_CHECK(b.supports(op), op_name(op), ": no ", b.name(), " kernel");
+  KILN_CHECK(b.supports(op), op_name(op), ": no ", b.name(), " kernel (tensor on ", device.str(),
+             ")");
   return b;
 }
 

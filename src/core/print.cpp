@@ -93,7 +93,7 @@ struct Printer {
     if (dim == nd - 1) {
       std::vector<std::string> items;
       for (int64_t i : shown(shape[dim], summarize))
-        items.push_back(i < 0 ? "..." : f.pad(data[size_t(offset + i * strides[dim])]));
+        items.push_back(i < 0 ? " ..." : f.pad(data[size_t(offset + i * strides[dim])]));
       size_t per_line = std::max<size_t>(1, (kLineWidth - indent) / (f.width() + 2));
       std::string s = "[";
       for (size_t i = 0; i < items.size(); ++i) {

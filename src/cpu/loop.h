@@ -42,7 +42,8 @@ LoopGeometry<N> make_geometry(const std::array<const Tensor*, N>& ts) {
     if (!mergeable) continue;
     g.shape[d - 1] *= g.shape[d];
     g.shape.erase(g.shape.begin() + int64_t(d));
-    for (size_t k = 0; k < N; ++k) g.strides[k].erase(g.strides[k].begin() + int64_t(d));
+    // The merged dim steps like the inner one: keep the inner stride.
+    for (size_t k = 0; k < N; ++k) g.strides[k].erase(g.strides[k].begin() + int64_t(d) - 1);
   }
   return g;
 }

@@ -26,20 +26,26 @@ inline constexpr bool is_half_v = std::is_same_v<T, Half> || std::is_same_v<T, B
 
 template <class T>
 double to_double(T v) {
-  if constexpr (is_half_v<T>) return double(float(v));
-  else return double(v);
+  if constexpr (is_half_v<T>)
+    return double(float(v));
+  else
+    return double(v);
 }
 
 template <class T>
 T from_double(double v) {
-  if constexpr (is_half_v<T>) return T(float(v));
-  else return T(v);
+  if constexpr (is_half_v<T>)
+    return T(float(v));
+  else
+    return T(v);
 }
 
 template <class T>
 bool is_nan(T v) {
-  if constexpr (is_float_type_v<T>) return std::isnan(to_double(v));
-  else return false;
+  if constexpr (is_float_type_v<T>)
+    return std::isnan(to_double(v));
+  else
+    return false;
 }
 
 // One reduction: an accumulator type, its identity, how an element enters it, how two partial
@@ -49,17 +55,24 @@ struct SumOp {
   using Acc = std::conditional_t<is_float_type_v<T>, double, int64_t>;
   static Acc init() { return Acc(0); }
   static Acc combine(Acc a, Acc b) {
-    if constexpr (is_float_type_v<T>) return a + b;
-    else return int64_t(uint64_t(a) + uint64_t(b));  // wraps instead of overflowing (UB)
+    if constexpr (is_float_type_v<T>)
+      return a + b;
+    else
+      return int64_t(uint64_t(a) + uint64_t(b));  // wraps instead of overflowing (UB)
   }
   static Acc load(T v) {
-    if constexpr (is_float_type_v<T>) return to_double(v);
-    else return int64_t(v);
+    if constexpr (is_float_type_v<T>)
+      return to_double(v);
+    else
+      return int64_t(v);
   }
   static T store(Acc a) {
-    if constexpr (std::is_same_v<T, bool>) return a != 0;
-    else if constexpr (is_float_type_v<T>) return from_double<T>(a);
-    else return T(a);
+    if constexpr (std::is_same_v<T, bool>)
+      return a != 0;
+    else if constexpr (is_float_type_v<T>)
+      return from_double<T>(a);
+    else
+      return T(a);
   }
 };
 
@@ -68,8 +81,10 @@ struct ProdOp {
   using Acc = std::conditional_t<is_float_type_v<T>, double, int64_t>;
   static Acc init() { return Acc(1); }
   static Acc combine(Acc a, Acc b) {
-    if constexpr (is_float_type_v<T>) return a * b;
-    else return int64_t(uint64_t(a) * uint64_t(b));
+    if constexpr (is_float_type_v<T>)
+      return a * b;
+    else
+      return int64_t(uint64_t(a) * uint64_t(b));
   }
   static Acc load(T v) { return SumOp<T>::load(v); }
   static T store(Acc a) { return SumOp<T>::store(a); }
@@ -162,8 +177,7 @@ inline void kept_offsets(const Geometry& g, size_t nk, int64_t o, int64_t& xoff,
 // Reduces rows [row_begin, row_end) of one output's reduced block starting at `base`; a row is
 // one run of the innermost reduced dim.
 template <class Op, class T>
-typename Op::Acc reduce_rows(const T* base, const Geometry& g, int64_t row_begin,
-                             int64_t row_end) {
+typename Op::Acc reduce_rows(const T* base, const Geometry& g, int64_t row_begin, int64_t row_end) {
   using Acc = typename Op::Acc;
   const size_t nr = g.r_size.size();
   const int64_t inner_n = g.r_size[nr - 1], inner_s = g.r_stride[nr - 1];
@@ -239,7 +253,8 @@ void run_reduce(const Tensor& x, const std::vector<int64_t>& dims, const Tensor&
       for (int64_t row = 0; row < rows; ++row) {
         for (int64_t i = 0; i < inner_n; ++i) {
           const T* p = xp + xoff + off + i * inner_s;
-          for (int64_t l = 0; l < n; ++l) acc[size_t(l)] = Op::combine(acc[size_t(l)], Op::load(p[l * lane_xs]));
+          for (int64_t l = 0; l < n; ++l)
+            acc[size_t(l)] = Op::combine(acc[size_t(l)], Op::load(p[l * lane_xs]));
         }
         for (size_t d = nr - 1; d-- > 0;) {
           off += g.r_stride[d];
@@ -294,19 +309,23 @@ void reduce(OpId op, const Tensor& x, const std::vector<int64_t>& dims, const Te
   KILN_CHECK(!dims.empty(), op_name(op), ": reduce kernel needs at least one dim");
   dispatch_all(x.dtype(), [&]<class T>() {
     switch (op) {
-      case OpId::Sum: return run_reduce<SumOp<T>, T>(x, dims, out);
-      case OpId::Prod: return run_reduce<ProdOp<T>, T>(x, dims, out);
-      case OpId::Amax: return run_reduce<ExtremumOp<T, true>, T>(x, dims, out);
-      case OpId::Amin: return run_reduce<ExtremumOp<T, false>, T>(x, dims, out);
-      default: throw Error(detail::concat(op_name(op), ": no CPU reduce kernel"));
+      case OpId::Sum:
+        return run_reduce<SumOp<T>, T>(x, dims, out);
+      case OpId::Prod:
+        return run_reduce<ProdOp<T>, T>(x, dims, out);
+      case OpId::Amax:
+        return run_reduce<ExtremumOp<T, true>, T>(x, dims, out);
+      case OpId::Amin:
+        return run_reduce<ExtremumOp<T, false>, T>(x, dims, out);
+      default:
+        throw Error(detail::concat(op_name(op), ": no CPU reduce kernel"));
     }
   });
 }
 
 void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values,
                 const Tensor& indices) {
-  KILN_CHECK(op == OpId::MaxDim || op == OpId::MinDim, op_name(op),
-             ": no CPU arg_reduce kernel");
+  KILN_CHECK(op == OpId::MaxDim || op == OpId::MinDim, op_name(op), ": no CPU arg_reduce kernel");
   KILN_CHECK(indices.dtype() == DType::Int64 && values.dtype() == x.dtype(), op_name(op),
              ": arg_reduce expects int64 indices and values of the input's dtype");
   KILN_CHECK(dim >= 0 && dim < x.dim(), op_name(op), ": dim ", dim, " out of range for shape ",

@@ -1,5 +1,7 @@
 // Softmax and log-softmax along one dim, numerically stable (the row maximum is subtracted
 // before exponentiating). Computed in acc_t<T>: float for float32/16/bf16, double for float64.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -11,8 +13,7 @@
 namespace kiln::cpu {
 
 void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) {
-  KILN_CHECK(op == OpId::Softmax || op == OpId::LogSoftmax, op_name(op),
-             ": no CPU softmax kernel");
+  KILN_CHECK(op == OpId::Softmax || op == OpId::LogSoftmax, op_name(op), ": no CPU softmax kernel");
   KILN_CHECK(x.shape() == out.shape() && x.dtype() == out.dtype(), op_name(op),
              ": softmax kernel expects an output like the input, got ", shape_str(x.shape()),
              " and ", shape_str(out.shape()));
@@ -31,8 +32,22 @@ void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) {
     sx.push_back(x.strides()[size_t(d)]);
     so.push_back(out.strides()[size_t(d)]);
   }
-  const int64_t rows = x.numel() / n;
-  const bool parallel = x.numel() >= kParallelGrain && rows > 1;
+  // Lanes: when the innermost other dim steps through memory faster than `dim` (softmax over
+  // the channels of NCHW), up to kLanes neighbouring rows are processed together so that each
+  // pass reads memory in order instead of one element per cache line.
+  int64_t lane_n = 1, lx = 0, lo = 0;
+  if (!size.empty() && sx.back() < xs) {
+    lane_n = size.back();
+    lx = sx.back();
+    lo = so.back();
+    size.pop_back();
+    sx.pop_back();
+    so.pop_back();
+  }
+  constexpr int64_t kLanes = 64;
+  const int64_t chunks = (lane_n + kLanes - 1) / kLanes;
+  const int64_t items = x.numel() / n / lane_n * chunks;
+  const bool parallel = x.numel() >= kParallelGrain && items > 1;
   const bool log = op == OpId::LogSoftmax;
 
   dispatch_floating(x.dtype(), op_name(op), [&]<class T>() {
@@ -40,8 +55,9 @@ void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) {
     const T* xp = x.data<T>();
     T* op_ = out.data<T>();
 #pragma omp parallel for if (parallel) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t xoff = 0, ooff = 0, rem = r;
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t start = (item % chunks) * kLanes, L = std::min(kLanes, lane_n - start);
+      int64_t xoff = start * lx, ooff = start * lo, rem = item / chunks;
       for (size_t k = size.size(); k-- > 0;) {
         const int64_t i = rem % size[k];
         rem /= size[k];
@@ -50,31 +66,39 @@ void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) {
       }
       const T* p = xp + xoff;
       T* q = op_ + ooff;
-      // The maximum; a NaN anywhere makes the whole row NaN, as in PyTorch.
-      A m = -std::numeric_limits<A>::infinity();
-      for (int64_t k = 0; k < n; ++k) {
-        const A v = A(p[k * xs]);
-        if (v > m || std::isnan(v)) m = v;
-        if (std::isnan(m)) break;
-      }
-      A s = 0;
-      if constexpr (std::is_same_v<T, A>) {
-        // Full-precision output: keep the exponentials there and rescale in place.
-        for (int64_t k = 0; k < n; ++k) {
-          const A e = std::exp(A(p[k * xs]) - m);
-          if (!log) q[k * os] = e;
-          s += e;
+      auto in = [&](int64_t k, int64_t l) { return A(p[k * xs + l * lx]); };
+      // The row maxima; a NaN anywhere makes the whole row NaN, as in PyTorch.
+      std::array<A, kLanes> m, s;
+      m.fill(-std::numeric_limits<A>::infinity());
+      s.fill(A(0));
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t l = 0; l < L; ++l) {
+          const A v = in(k, l);
+          A& ml = m[size_t(l)];
+          if (!std::isnan(ml) && (v > ml || std::isnan(v))) ml = v;
         }
-      } else {
-        for (int64_t k = 0; k < n; ++k) s += std::exp(A(p[k * xs]) - m);
-      }
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t l = 0; l < L; ++l) {
+          const A e = std::exp(in(k, l) - m[size_t(l)]);
+          // Full-precision output: keep the exponentials there and rescale them in place.
+          if constexpr (std::is_same_v<T, A>) {
+            if (!log) q[k * os + l * lo] = e;
+          }
+          s[size_t(l)] += e;
+        }
       if (log) {
-        const A ls = std::log(s);
-        for (int64_t k = 0; k < n; ++k) q[k * os] = T((A(p[k * xs]) - m) - ls);
-      } else if constexpr (std::is_same_v<T, A>) {
-        for (int64_t k = 0; k < n; ++k) q[k * os] = q[k * os] / s;
+        for (int64_t l = 0; l < L; ++l) s[size_t(l)] = std::log(s[size_t(l)]);
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t l = 0; l < L; ++l)
+            q[k * os + l * lo] = T((in(k, l) - m[size_t(l)]) - s[size_t(l)]);
       } else {
-        for (int64_t k = 0; k < n; ++k) q[k * os] = T(std::exp(A(p[k * xs]) - m) / s);
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t l = 0; l < L; ++l) {
+            if constexpr (std::is_same_v<T, A>)
+              q[k * os + l * lo] = q[k * os + l * lo] / s[size_t(l)];
+            else
+              q[k * os + l * lo] = T(std::exp(in(k, l) - m[size_t(l)]) / s[size_t(l)]);
+          }
       }
     }
   });

@@ -9,7 +9,10 @@ namespace {
 
 std::string dims_str(const Tensor& t) {
   std::string s;
-  for (int64_t d : t.shape()) s += (s.empty() ? "" : "x") + std::to_string(d);
+  for (size_t i = 0; i < t.shape().size(); ++i) {
+    if (i > 0) s += 'x';
+    s += std::to_string(t.shape()[i]);
+  }
   return s;
 }
 

@@ -17,8 +17,8 @@ bool is_half(DType t) { return t == DType::Float16 || t == DType::BFloat16; }
 int64_t checked_dim(const char* op, int64_t dim, const Tensor& x) {
   const int64_t nd = x.dim(), n = std::max<int64_t>(nd, 1);  // a 0-d tensor takes 0 and -1
   KILN_CHECK_VALUE(dim >= -n && dim < n, op, ": dimension ", dim, " is out of range for a ", nd,
-                   "-D tensor of shape ", shape_str(x.shape()), " (expected in [", -n, ", ",
-                   n - 1, "])");
+                   "-D tensor of shape ", shape_str(x.shape()), " (expected in [", -n, ", ", n - 1,
+                   "])");
   return wrap_dim(op, dim, nd);
 }
 
@@ -51,8 +51,10 @@ bool contains(const std::vector<int64_t>& dims, int64_t d) {
 Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim) {
   Shape out;
   for (size_t d = 0; d < shape.size(); ++d) {
-    if (!contains(dims, int64_t(d))) out.push_back(shape[d]);
-    else if (keepdim) out.push_back(1);
+    if (!contains(dims, int64_t(d)))
+      out.push_back(shape[d]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -151,8 +153,8 @@ Tensor extremum(OpId op, const char* name, const char* node, const Tensor& x,
 
 // max / min along one dim with int64 indices (first occurrence; a NaN wins at its first index).
 // The gradient goes to the element at the returned index.
-std::pair<Tensor, Tensor> extremum_dim(OpId op, const char* name, const char* node,
-                                       const Tensor& x, int64_t dim, bool keepdim) {
+std::pair<Tensor, Tensor> extremum_dim(OpId op, const char* name, const char* node, const Tensor& x,
+                                       int64_t dim, bool keepdim) {
   check_defined(name, {&x});
   const int64_t d = checked_dim(name, dim, x);
   if (x.dim() == 0) return extremum_dim(op, name, node, reshape(x, {1}), 0, false);
@@ -269,8 +271,7 @@ Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   return y;
 }
 
-Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, double correction,
-           bool keepdim) {
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, double correction, bool keepdim) {
   check_defined("var", {&x});
   check_floating_input("var", x);
   const std::vector<int64_t> dims = reduce_dims("var", x, dims_in);
@@ -281,14 +282,12 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, double correcti
   return sum(square(x - mean(x, dims, true)), dims, keepdim) / std::max(0.0, n - correction);
 }
 
-Tensor std(const Tensor& x, const std::vector<int64_t>& dims_in, double correction,
-           bool keepdim) {
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims_in, double correction, bool keepdim) {
   check_defined("std", {&x});
   check_floating_input("std", x);
   const std::vector<int64_t> dims = reduce_dims("std", x, dims_in);
   if (is_half(x.dtype()))
-    return to_dtype(kiln::std(to_dtype(x, DType::Float32), dims, correction, keepdim),
-                    x.dtype());
+    return to_dtype(kiln::std(to_dtype(x, DType::Float32), dims, correction, keepdim), x.dtype());
   Tensor y;
   {
     NoGradGuard no_grad;
@@ -369,8 +368,8 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keep
 Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims_in, bool keepdim) {
   check_defined("norm", {&x});
   check_floating_input("norm", x);
-  KILN_CHECK_VALUE(!std::isnan(p), "norm: p must not be NaN (input shape ",
-                   shape_str(x.shape()), ")");
+  KILN_CHECK_VALUE(!std::isnan(p), "norm: p must not be NaN (input shape ", shape_str(x.shape()),
+                   ")");
   const std::vector<int64_t> dims = reduce_dims("norm", x, dims_in);
   if (is_half(x.dtype()))
     return to_dtype(norm(to_dtype(x, DType::Float32), p, dims, keepdim), x.dtype());
@@ -378,25 +377,26 @@ Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims_in, bool
   if (std::isinf(p)) {
     for (int64_t d : dims)
       KILN_CHECK_VALUE(x.shape()[size_t(d)] != 0, "norm: cannot compute the ", p,
-                       " norm over dimension ", d, " of size 0 (input shape ",
-                       shape_str(x.shape()), ")");
+                       " norm over dimension ", d, " of size 0 (input shape ", shape_str(x.shape()),
+                       ")");
     return p > 0 ? amax(abs(x), dims, keepdim) : amin(abs(x), dims, keepdim);
   }
   Tensor y;
   {
     NoGradGuard no_grad;
-    if (p == 0) y = cast_raw(sum(ne(x, scalar_like(0, x)), dims, keepdim), x.dtype());
-    else if (p == 2) y = sqrt(sum(square(x), dims, keepdim));
-    else y = pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
+    if (p == 0)
+      y = cast_raw(sum(ne(x, scalar_like(0, x)), dims, keepdim), x.dtype());
+    else if (p == 2)
+      y = sqrt(sum(square(x), dims, keepdim));
+    else
+      y = pow(sum(pow(abs(x), p), dims, keepdim), 1.0 / p);
   }
   if (should_record({&x})) {
     Shape in_shape = x.shape();
     if (p == 0) {  // a count: piecewise constant, so the gradient is 0 (as in PyTorch)
-      record("NormBackward1", {x}, {y},
-             [in_shape](FunctionNode&, const std::vector<Tensor>& g) {
-               return std::vector<Tensor>{
-                   zeros(in_shape, TensorOptions(g[0].dtype(), g[0].device()))};
-             });
+      record("NormBackward1", {x}, {y}, [in_shape](FunctionNode&, const std::vector<Tensor>& g) {
+        return std::vector<Tensor>{zeros(in_shape, TensorOptions(g[0].dtype(), g[0].device()))};
+      });
     } else {
       SavedTensor sx(x);
       record("NormBackward1", {x}, {y},

@@ -64,7 +64,7 @@ TEST(Conversion, ToDtypeCloneItemContiguous) {
 }
 
 TEST(Conversion, HalfAndBFloat16RoundTrip) {
-  for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 1e-3f})
+  for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.0009765625f})
     EXPECT_EQ(float(Half(f)), f) << f;
   EXPECT_TRUE(std::isinf(float(Half(70000.0f))));
   EXPECT_TRUE(std::isnan(float(Half(NAN))));
@@ -99,7 +99,7 @@ TEST(Views, ShareStorage) {
   EXPECT_THROW_MSG(t.view({12}), ValueError, "view", "[4, 3]", "reshape");
   Tensor r = t.reshape({12});
   EXPECT_FALSE(r.shares_storage(x));
-  expect_values(t.reshape({2, 6}), {2, 6}, {-1, 4, 8, 1, 5, 9, -1, 6, 10, 3, 7, 11});
+  expect_values(t.reshape({2, 6}), {2, 6}, {-1, -1, -1, 1, 5, 9, -1, -1, -1, 3, 7, 11});
   EXPECT_EQ(x.view({-1, 6}).shape(), (Shape{2, 6}));
   EXPECT_EQ(x.flatten(0, 1).shape(), (Shape{12}));
   EXPECT_EQ(ones({2, 1, 3, 1}).squeeze().shape(), (Shape{2, 3}));
