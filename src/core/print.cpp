@@ -97,7 +97,12 @@ struct Printer {
       size_t per_line = std::max<size_t>(1, (kLineWidth - indent) / (f.width() + 2));
       std::string s = "[";
       for (size_t i = 0; i < items.size(); ++i) {
-        if (i > 0) s += (i % per_line == 0) ? ",\n" + std::string(indent + 1, ' ') : ", ";
+        if (i > 0 && i % per_line == 0) {
+          s += ",\n";
+          s.append(indent + 1, ' ');
+        } else if (i > 0) {
+          s += ", ";
+        }
         s += items[i];
       }
       return s + "]";
@@ -105,9 +110,14 @@ struct Printer {
     std::vector<std::string> parts;
     for (int64_t i : shown(shape[dim], summarize))
       parts.push_back(i < 0 ? "..." : render(dim + 1, offset + i * strides[dim], indent + 1));
-    std::string sep = "," + std::string(nd - dim - 1, '\n') + std::string(indent + 1, ' ');
+    std::string sep = ",";
+    sep.append(nd - dim - 1, '\n');
+    sep.append(indent + 1, ' ');
     std::string s = "[";
-    for (size_t i = 0; i < parts.size(); ++i) s += (i ? sep : "") + parts[i];
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (i > 0) s += sep;
+      s += parts[i];
+    }
     return s + "]";
   }
 };

@@ -230,6 +230,55 @@ std::vector<OpCase> build() {
   t.push_back({"embedding", OpId::Embedding, {{5, 3}},
                [](const Ts& x) { return Ts{embedding(x[0], idx({4, 0, 4, 2}, {2, 2}))}; }});
 
+  // more shapes and corner cases per family
+  auto mm_tol = [&](OpCase c) {
+    c.tol_bf16 = 5e-2;
+    c.tol_f16 = 1e-2;
+    t.push_back(std::move(c));
+  };
+  mm_tol({"matmul/dot", OpId::Matmul, {{4}, {4}},
+          [](const Ts& x) { return Ts{matmul(x[0], x[1])}; }});
+  mm_tol({"matmul/matrix_vector", OpId::Matmul, {{3, 4}, {4}},
+          [](const Ts& x) { return Ts{matmul(x[0], x[1])}; }});
+  mm_tol({"matmul/batched_matrix", OpId::Matmul, {{2, 3, 4}, {4, 2}},
+          [](const Ts& x) { return Ts{matmul(x[0], x[1])}; }});
+  mm_tol({"matmul/transposed", OpId::Matmul, {{2, 4, 3}, {4, 2}},
+          [](const Ts& x) { return Ts{matmul(x[0].transpose(-1, -2), x[1])}; }});
+  mm_tol({"linear/no_bias_1d", OpId::Linear, {{4}, {5, 4}},
+          [](const Ts& x) { return Ts{linear(x[0], x[1])}; }});
+  mm_tol({"dot", OpId::Matmul, {{5}, {5}}, [](const Ts& x) { return Ts{dot(x[0], x[1])}; }});
+  mm_tol({"outer", OpId::Matmul, {{3}, {4}}, [](const Ts& x) { return Ts{outer(x[0], x[1])}; }});
+  t.push_back({"cat/with_empty", OpId::Cat, {{2, 3}, {2, 1}, {0}},
+               [](const Ts& x) { return Ts{cat({x[0], x[2], x[1]}, 1)}; }});
+  t.push_back({"masked_fill/tensor_value", OpId::MaskedFill, {{3, 4}, {}},
+               [](const Ts& x) {
+                 Tensor mask = tensor({1.0, 0.0, 0.0, 1.0}) > 0.5;
+                 return Ts{masked_fill(x[0], mask, x[1])};
+               }});
+  t.push_back({"prod/one_zero", OpId::Prod, {{3, 4}},
+               [](const Ts& x) {
+                 Tensor holes = tensor({1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, {3, 4});
+                 return Ts{prod(x[0] * holes.to(x[0].dtype()), 1)};
+               },
+               {Domain::AwayFromZero}});
+  t.push_back({"prod/two_zeros_all", OpId::Prod, {{5}},
+               [](const Ts& x) {
+                 Tensor holes = tensor({1, 0, 1, 0, 1});
+                 return Ts{prod(x[0] * holes.to(x[0].dtype()))};
+               },
+               {Domain::AwayFromZero}});
+  t.push_back({"sum/0d", OpId::Sum, {{}}, [](const Ts& x) { return Ts{sum(x[0], {0}) * 3.0}; }});
+  t.push_back({"sum_to", OpId::Sum, {{2, 3, 4}},
+               [](const Ts& x) { return Ts{sum_to(x[0], {3, 1})}; }});
+  t.push_back({"softmax/3d_dim0", OpId::Softmax, {{2, 3, 4}},
+               [](const Ts& x) { return Ts{softmax(x[0], 0)}; }});
+  t.push_back({"log_softmax/transposed", OpId::LogSoftmax, {{3, 4}},
+               [](const Ts& x) { return Ts{log_softmax(x[0].t(), 1)}; }});
+  t.push_back({"index_select/dim1_repeated", OpId::IndexSelect, {{2, 3}},
+               [](const Ts& x) { return Ts{index_select(x[0], 1, idx({2, 2, 0}))}; }});
+  t.push_back({"scatter/src_larger", OpId::Scatter, {{3, 4}, {3, 3}},
+               [](const Ts& x) { return Ts{scatter(x[0], 1, idx({0, 3, 1, 2}, {2, 2}), x[1])}; }});
+
   // dropout with a fixed seed: the same mask in every dtype
   t.push_back({"dropout", OpId::Dropout, {{8, 8}},
                [](const Ts& x) {
