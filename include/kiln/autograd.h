@@ -106,7 +106,9 @@ class Node : public std::enable_shared_from_this<Node> {
 // ---------------- reverse mode ----------------
 namespace autograd {
 
-// Computes and accumulates gradients of `outputs` into the `.grad` of the leaves.
+// Computes and accumulates gradients of `outputs` into the `.grad` of the leaves. With
+// create_graph, a leaf's .grad keeps the history that produced it, which refers back to the
+// leaf (the same reference cycle as in PyTorch): reset .grad when done to free it.
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
               bool retain_graph = false, bool create_graph = false);
 
@@ -115,8 +117,8 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
 // error unless allow_unused, in which case its gradient is an undefined Tensor.
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {},
-                         std::optional<bool> retain_graph = std::nullopt,
-                         bool create_graph = false, bool allow_unused = false);
+                         std::optional<bool> retain_graph = std::nullopt, bool create_graph = false,
+                         bool allow_unused = false);
 
 // ---------------- functional derivatives ----------------
 using Function = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
@@ -139,8 +141,8 @@ FunctionResult hvp(const Function& f, const std::vector<Tensor>& inputs,
                    const std::vector<Tensor>& v, bool create_graph = false);
 // Full Jacobian of output `out` w.r.t. input `in`, shape out.shape + in.shape; by rows of
 // reverse mode, or by columns of forward mode when `forward_mode`.
-Tensor jacobian(const Function& f, const std::vector<Tensor>& inputs, size_t out = 0,
-                size_t in = 0, bool forward_mode = false);
+Tensor jacobian(const Function& f, const std::vector<Tensor>& inputs, size_t out = 0, size_t in = 0,
+                bool forward_mode = false);
 
 }  // namespace autograd
 }  // namespace kiln

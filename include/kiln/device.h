@@ -20,7 +20,9 @@ struct Device {
   bool is_cpu() const { return type == DeviceType::CPU; }
   bool is_cuda() const { return type == DeviceType::CUDA; }
   std::string str() const;
-  bool operator==(const Device& o) const { return type == o.type && (is_cpu() || index == o.index); }
+  bool operator==(const Device& o) const {
+    return type == o.type && (is_cpu() || index == o.index);
+  }
   bool operator!=(const Device& o) const { return !(*this == o); }
 };
 

@@ -45,7 +45,7 @@ struct BFloat16 {
 struct Half {
   uint16_t bits = 0;
   Half() = default;
-  Half(float f) : bits(from_float(f)) {}  // NOLINT(google-explicit-constructor)
+  Half(float f) : bits(from_float(f)) {}             // NOLINT(google-explicit-constructor)
   operator float() const { return to_float(bits); }  // NOLINT(google-explicit-constructor)
   static uint16_t from_float(float f);
   static float to_float(uint16_t h);

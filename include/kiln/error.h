@@ -36,15 +36,15 @@ std::string concat(const Args&... args) {
 }  // namespace kiln
 
 // KILN_CHECK(cond, "conv2d: expected 4-D input, got shape ", shape) — message parts are streamed.
-#define KILN_CHECK(cond, ...)                                   \
-  do {                                                          \
+#define KILN_CHECK(cond, ...)                                              \
+  do {                                                                     \
     if (!(cond)) throw ::kiln::Error(::kiln::detail::concat(__VA_ARGS__)); \
   } while (0)
-#define KILN_CHECK_VALUE(cond, ...)                                   \
-  do {                                                                \
+#define KILN_CHECK_VALUE(cond, ...)                                             \
+  do {                                                                          \
     if (!(cond)) throw ::kiln::ValueError(::kiln::detail::concat(__VA_ARGS__)); \
   } while (0)
-#define KILN_CHECK_TYPE(cond, ...)                                   \
-  do {                                                               \
+#define KILN_CHECK_TYPE(cond, ...)                                             \
+  do {                                                                         \
     if (!(cond)) throw ::kiln::TypeError(::kiln::detail::concat(__VA_ARGS__)); \
   } while (0)

@@ -27,7 +27,7 @@ GradcheckResult gradcheck(const autograd::Function& f, const std::vector<Tensor>
 
 // Finite-difference Jacobian of f's outputs (concatenated, flattened) w.r.t. input `in`,
 // shape [numel(outputs), numel(input)].
-Tensor numerical_jacobian(const autograd::Function& f, const std::vector<Tensor>& inputs,
-                          size_t in, double eps = 1e-6);
+Tensor numerical_jacobian(const autograd::Function& f, const std::vector<Tensor>& inputs, size_t in,
+                          double eps = 1e-6);
 
 }  // namespace kiln

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+
 #include "kiln/dtype.h"
 
 namespace kiln {
@@ -10,12 +11,12 @@ class Scalar {
  public:
   enum class Kind : uint8_t { Bool, Int, Float };
   Scalar() : kind_(Kind::Int), i_(0) {}
-  Scalar(bool v) : kind_(Kind::Bool), i_(v) {}          // NOLINT(google-explicit-constructor)
-  Scalar(int v) : kind_(Kind::Int), i_(v) {}            // NOLINT(google-explicit-constructor)
-  Scalar(long v) : kind_(Kind::Int), i_(v) {}           // NOLINT(google-explicit-constructor)
+  Scalar(bool v) : kind_(Kind::Bool), i_(v) {}               // NOLINT(google-explicit-constructor)
+  Scalar(int v) : kind_(Kind::Int), i_(v) {}                 // NOLINT(google-explicit-constructor)
+  Scalar(long v) : kind_(Kind::Int), i_(v) {}                // NOLINT(google-explicit-constructor)
   Scalar(long long v) : kind_(Kind::Int), i_(int64_t(v)) {}  // NOLINT(google-explicit-constructor)
-  Scalar(float v) : kind_(Kind::Float), d_(v) {}        // NOLINT(google-explicit-constructor)
-  Scalar(double v) : kind_(Kind::Float), d_(v) {}       // NOLINT(google-explicit-constructor)
+  Scalar(float v) : kind_(Kind::Float), d_(v) {}             // NOLINT(google-explicit-constructor)
+  Scalar(double v) : kind_(Kind::Float), d_(v) {}            // NOLINT(google-explicit-constructor)
 
   Kind kind() const { return kind_; }
   bool is_floating() const { return kind_ == Kind::Float; }

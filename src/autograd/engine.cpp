@@ -27,8 +27,8 @@ Tensor conform(const Tensor& grad, const GradMeta& meta, const Node& producer) {
       expandable = false;
     }
     KILN_CHECK(expandable && numel_of(meta.shape) > 0, producer.name(),
-               " returned a gradient of shape ", shape_str(g.shape()),
-               " for an input of shape ", shape_str(meta.shape));
+               " returned a gradient of shape ", shape_str(g.shape()), " for an input of shape ",
+               shape_str(meta.shape));
     g = sum_to(g, meta.shape);
   }
   if (g.dtype() != meta.dtype) g = g.to(meta.dtype);
@@ -52,7 +52,8 @@ class GraphTask {
     std::priority_queue<Node*, std::vector<Node*>, decltype(later_first)> ready(later_first);
     std::unordered_set<Node*> queued;
     for (const Edge& e : roots) {
-      if (dependencies_[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push(e.fn.get());
+      if (dependencies_[e.fn.get()] == 0 && queued.insert(e.fn.get()).second)
+        ready.push(e.fn.get());
     }
     while (!ready.empty()) {
       Node* node = ready.top();
@@ -103,7 +104,8 @@ class GraphTask {
           continue;
         }
         bool need = targets.count(n) > 0;
-        for (const Edge& e : n->next_edges()) need = need || (e.valid() && needed_.count(e.fn.get()));
+        for (const Edge& e : n->next_edges())
+          need = need || (e.valid() && needed_.count(e.fn.get()));
         if (need) needed_.insert(n);
         state[n] = 2;
         stack.pop_back();
@@ -189,7 +191,8 @@ std::vector<Tensor> root_gradients(const char* api, const std::vector<Tensor>& o
     if (!g.defined()) {
       KILN_CHECK_VALUE(out.numel() == 1, api,
                        ": a gradient can be implicitly created only for one-element outputs, "
-                       "but output ", i, " has shape ", shape_str(out.shape()));
+                       "but output ",
+                       i, " has shape ", shape_str(out.shape()));
       g = ones_like(out);
     }
     KILN_CHECK_VALUE(g.shape() == out.shape(), api, ": gradient ", i, " has shape ",
@@ -216,9 +219,8 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs,
-                         std::optional<bool> retain_graph, bool create_graph,
-                         bool allow_unused) {
+                         const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph,
+                         bool create_graph, bool allow_unused) {
   auto grads = root_gradients("grad", outputs, grad_outputs);
   std::vector<CaptureTarget> captures;
   std::vector<Edge> keep_alive;  // AccumulateGrad nodes made here must outlive the task

@@ -36,14 +36,14 @@ double* element(const Tensor& t, int64_t j) {
 
 }  // namespace
 
-Tensor numerical_jacobian(const autograd::Function& f, const std::vector<Tensor>& inputs,
-                          size_t in, double eps) {
+Tensor numerical_jacobian(const autograd::Function& f, const std::vector<Tensor>& inputs, size_t in,
+                          double eps) {
   const Tensor& x = inputs.at(in);
   KILN_CHECK_TYPE(x.dtype() == DType::Float64 && x.device().is_cpu(),
                   "gradcheck: inputs must be float64 CPU tensors, got ", dtype_name(x.dtype()));
   for (size_t d = 0; d < size_t(x.dim()); ++d)
-    KILN_CHECK_VALUE(x.strides()[d] != 0 || x.shape()[d] <= 1,
-                     "gradcheck: input ", in, " is an expanded view (stride 0); perturbing one "
+    KILN_CHECK_VALUE(x.strides()[d] != 0 || x.shape()[d] <= 1, "gradcheck: input ", in,
+                     " is an expanded view (stride 0); perturbing one "
                      "element would move several");
   const int64_t n = x.numel();
   std::vector<std::vector<double>> columns;
@@ -59,8 +59,8 @@ Tensor numerical_jacobian(const autograd::Function& f, const std::vector<Tensor>
     for (size_t k = 0; k < plus.size(); ++k) col[k] = (plus[k] - minus[k]) / (2 * eps);
     columns.push_back(std::move(col));
   }
-  const int64_t m = columns.empty() ? int64_t(flat_outputs(f, inputs).size())
-                                    : int64_t(columns[0].size());
+  const int64_t m =
+      columns.empty() ? int64_t(flat_outputs(f, inputs).size()) : int64_t(columns[0].size());
   std::vector<double> jac(size_t(m * n));
   for (int64_t j = 0; j < n; ++j)
     for (int64_t k = 0; k < m; ++k) jac[size_t(k * n + j)] = columns[size_t(j)][size_t(k)];
@@ -72,8 +72,8 @@ GradcheckResult gradcheck(const autograd::Function& f, const std::vector<Tensor>
   std::vector<size_t> diff;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined() || !inputs[i].requires_grad()) continue;
-    KILN_CHECK_TYPE(inputs[i].dtype() == DType::Float64,
-                    "gradcheck: input ", i, " must be float64, got ", dtype_name(inputs[i].dtype()));
+    KILN_CHECK_TYPE(inputs[i].dtype() == DType::Float64, "gradcheck: input ", i,
+                    " must be float64, got ", dtype_name(inputs[i].dtype()));
     diff.push_back(i);
   }
   KILN_CHECK_VALUE(!diff.empty(), "gradcheck: no input requires grad");
@@ -122,8 +122,8 @@ GradcheckResult gradcheck(const autograd::Function& f, const std::vector<Tensor>
         if (std::abs(an - nu) <= opt.atol + opt.rtol * std::abs(nu)) continue;
         std::ostringstream os;
         os << "gradcheck: Jacobian mismatch for input " << diff[a] << " (shape "
-           << shape_str(diff_inputs[a].shape()) << "), output element " << k
-           << ", input element " << j << ": analytic " << an << " vs numerical " << nu;
+           << shape_str(diff_inputs[a].shape()) << "), output element " << k << ", input element "
+           << j << ": analytic " << an << " vs numerical " << nu;
         return {false, os.str()};
       }
     }

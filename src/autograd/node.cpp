@@ -31,16 +31,17 @@ Tensor SavedTensor::get(const Node& node) const {
   if (tensor_.defined() && tensor_.version() != version_) {
     throw Error(detail::concat(
         "one of the tensors needed for gradient computation has been modified by an in-place "
-        "operation: the ", shape_str(tensor_.shape()), " ", dtype_name(tensor_.dtype()),
-        " tensor saved by ", node.name(), " is at version ", tensor_.version(),
-        "; expected version ", version_));
+        "operation: the ",
+        shape_str(tensor_.shape()), " ", dtype_name(tensor_.dtype()), " tensor saved by ",
+        node.name(), " is at version ", tensor_.version(), "; expected version ", version_));
   }
   return tensor_;
 }
 
 std::vector<Tensor> FunctionNode::apply(std::vector<Tensor> grads) {
   if (released_) {
-    throw Error(name() + ": trying to backward through the graph a second time (or to use saved "
+    throw Error(name() +
+                ": trying to backward through the graph a second time (or to use saved "
                 "tensors after they were freed). Pass retain_graph=true to the first backward "
                 "if you need to backward twice.");
   }
@@ -63,9 +64,9 @@ Tensor FunctionNode::saved_output(int i) const {
     if (s.data->storage()->version() != s.version) {
       throw Error(detail::concat(
           "one of the tensors needed for gradient computation has been modified by an in-place "
-          "operation: output ", i, " of ", name(), " (", shape_str(s.data->shape()), " ",
-          dtype_name(s.data->dtype()), ") is at version ", s.data->storage()->version(),
-          "; expected version ", s.version));
+          "operation: output ",
+          i, " of ", name(), " (", shape_str(s.data->shape()), " ", dtype_name(s.data->dtype()),
+          ") is at version ", s.data->storage()->version(), "; expected version ", s.version));
     }
     auto impl = s.data->shallow_copy();
     auto& meta = impl->autograd_mut();
@@ -96,8 +97,8 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor> grads) {
   if (!meta.grad) {
     // Steal the buffer when nothing else refers to it; otherwise copy so that a later in-place
     // accumulation cannot write into someone else's tensor.
-    bool sole_owner = g.impl_ptr().use_count() <= 2 && g.impl()->storage().use_count() == 1 &&
-                      g.is_contiguous();
+    bool sole_owner =
+        g.impl_ptr().use_count() <= 2 && g.impl()->storage().use_count() == 1 && g.is_contiguous();
     meta.grad = sole_owner ? g.detach().impl_ptr() : g.detach().clone().impl_ptr();
   } else {
     Tensor(meta.grad).add_(g);

@@ -64,8 +64,8 @@ class Backend {
 
   // Uniform [0,1) / Normal(0,1) / RandInt [a, b) / Bernoulli(p = x) into out (contiguous),
   // element i drawn from Philox at (seed, offset, i); see src/core/philox.h.
-  virtual void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset,
-                      const OpParams& p, const Tensor& probs = Tensor()) = 0;
+  virtual void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const OpParams& p,
+                      const Tensor& probs = Tensor()) = 0;
 };
 
 // The backend of a device; throws when the build or the machine has none.

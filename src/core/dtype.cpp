@@ -7,27 +7,39 @@ namespace kiln {
 size_t element_size(DType t) {
   switch (t) {
     case DType::Bool:
-    case DType::UInt8: return 1;
+    case DType::UInt8:
+      return 1;
     case DType::Float16:
-    case DType::BFloat16: return 2;
+    case DType::BFloat16:
+      return 2;
     case DType::Int32:
-    case DType::Float32: return 4;
+    case DType::Float32:
+      return 4;
     case DType::Int64:
-    case DType::Float64: return 8;
+    case DType::Float64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::Bool: return "bool";
-    case DType::UInt8: return "uint8";
-    case DType::Int32: return "int32";
-    case DType::Int64: return "int64";
-    case DType::Float16: return "float16";
-    case DType::BFloat16: return "bfloat16";
-    case DType::Float32: return "float32";
-    case DType::Float64: return "float64";
+    case DType::Bool:
+      return "bool";
+    case DType::UInt8:
+      return "uint8";
+    case DType::Int32:
+      return "int32";
+    case DType::Int64:
+      return "int64";
+    case DType::Float16:
+      return "float16";
+    case DType::BFloat16:
+      return "bfloat16";
+    case DType::Float32:
+      return "float32";
+    case DType::Float64:
+      return "float64";
   }
   return "?";
 }
@@ -35,7 +47,7 @@ const char* dtype_name(DType t) {
 DType dtype_from_name(const std::string& name) {
   for (int i = 0; i < kNumDTypes; ++i)
     if (name == dtype_name(DType(i))) return DType(i);
-  if (name == "float" ) return DType::Float32;
+  if (name == "float") return DType::Float32;
   if (name == "double") return DType::Float64;
   if (name == "half") return DType::Float16;
   if (name == "long") return DType::Int64;
@@ -44,8 +56,7 @@ DType dtype_from_name(const std::string& name) {
 }
 
 bool is_floating(DType t) {
-  return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 ||
-         t == DType::Float64;
+  return t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32 || t == DType::Float64;
 }
 
 bool is_integral(DType t) { return t == DType::UInt8 || t == DType::Int32 || t == DType::Int64; }
@@ -58,7 +69,8 @@ DType promote_types(DType a, DType b) {
   if (fa != fb) return fa ? a : b;
   if (!fa) return element_size(a) >= element_size(b) ? a : b;  // uint8 < int32 < int64
   // float16 and bfloat16 have no common 16-bit type.
-  if ((a == DType::Float16 && b == DType::BFloat16) || (a == DType::BFloat16 && b == DType::Float16))
+  if ((a == DType::Float16 && b == DType::BFloat16) ||
+      (a == DType::BFloat16 && b == DType::Float16))
     return DType::Float32;
   return element_size(a) >= element_size(b) ? a : b;
 }
@@ -72,7 +84,7 @@ uint16_t Half::from_float(float f) {
   if (exp == 0xffu) return uint16_t(sign | 0x7c00u | (man ? 0x200u : 0u));  // inf / NaN
   int32_t e = int32_t(exp) - 127 + 15;
   if (e >= 0x1f) return uint16_t(sign | 0x7c00u);  // overflow to inf
-  if (e <= 0) {                                   // subnormal or zero in half
+  if (e <= 0) {                                    // subnormal or zero in half
     if (e < -10) return uint16_t(sign);
     man |= 0x800000u;  // implicit leading one
     uint32_t shift = uint32_t(14 - e);

@@ -1,9 +1,9 @@
 #include "kiln/log.h"
 
-#include <cstdlib>
-
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <cstdlib>
 
 namespace kiln {
 

@@ -41,8 +41,10 @@ class Formatter {
       amin = std::min(amin, std::abs(v));
     }
     if (amax > 0) {
-      if (int_mode_) sci_ = amax / amin > 1000 || amax > 1e8;
-      else sci_ = amax / amin > 1000 || amax > 1e8 || amin < 1e-4;
+      if (int_mode_)
+        sci_ = amax / amin > 1000 || amax > 1e8;
+      else
+        sci_ = amax / amin > 1000 || amax > 1e8 || amin < 1e-4;
     }
     for (double v : values) width_ = std::max(width_, format(v).size());
   }
@@ -123,8 +125,8 @@ struct Printer {
 };
 
 // The values a summarised print shows (so the format is chosen from them only).
-void collect(const std::vector<double>& data, const Shape& shape, const Shape& strides,
-             size_t dim, int64_t offset, bool summarize, std::vector<double>& out) {
+void collect(const std::vector<double>& data, const Shape& shape, const Shape& strides, size_t dim,
+             int64_t offset, bool summarize, std::vector<double>& out) {
   if (dim == shape.size()) {
     out.push_back(data[size_t(offset)]);
     return;
@@ -160,8 +162,8 @@ std::string Tensor::str() const {
     os << ")";
   }
   if (device().is_cuda()) os << ", device='" << device().str() << "'";
-  bool default_dtype = dtype() == kDefaultFloat || dtype() == DType::Int64 ||
-                       dtype() == DType::Bool;
+  bool default_dtype =
+      dtype() == kDefaultFloat || dtype() == DType::Int64 || dtype() == DType::Bool;
   if (!default_dtype) os << ", dtype=kiln." << dtype_name(dtype());
   if (grad_fn()) {
     os << ", grad_fn=<" << grad_fn()->name() << ">";

@@ -37,8 +37,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     KILN_CHECK_VALUE(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ",
-                     shape_str(b), " cannot be broadcast together (dimension ", i, ": ", da,
-                     " vs ", db, ")");
+                     shape_str(b), " cannot be broadcast together (dimension ", i, ": ", da, " vs ",
+                     db, ")");
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -46,8 +46,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 
 int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim) {
   int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1
-  KILN_CHECK_VALUE(dim >= -n && dim < n, op, ": dimension ", dim, " is out of range for a ",
-                   ndim, "-D tensor (expected in [", -n, ", ", n - 1, "])");
+  KILN_CHECK_VALUE(dim >= -n && dim < n, op, ": dimension ", dim, " is out of range for a ", ndim,
+                   "-D tensor (expected in [", -n, ", ", n - 1, "])");
   return dim < 0 ? dim + n : dim;
 }
 

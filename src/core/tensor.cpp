@@ -49,8 +49,8 @@ std::vector<double> Tensor::to_vector() const {
 }
 
 double Tensor::item() const {
-  KILN_CHECK_VALUE(numel() == 1, "item: a tensor with ", numel(),
-                   " elements (shape ", shape_str(shape()), ") cannot be converted to a number");
+  KILN_CHECK_VALUE(numel() == 1, "item: a tensor with ", numel(), " elements (shape ",
+                   shape_str(shape()), ") cannot be converted to a number");
   return to_vector()[0];
 }
 
@@ -60,9 +60,7 @@ Tensor Tensor::to(Device d, DType t) const { return to_dtype(to_device(*this, d)
 Tensor Tensor::clone() const { return kiln::clone(*this); }
 Tensor Tensor::contiguous() const { return kiln::contiguous(*this); }
 
-Tensor Tensor::detach() const {
-  return Tensor(checked(impl_).shallow_copy());
-}
+Tensor Tensor::detach() const { return Tensor(checked(impl_).shallow_copy()); }
 
 // ---------------- autograd ----------------
 bool Tensor::requires_grad() const { return checked(impl_).requires_grad(); }
@@ -74,7 +72,8 @@ int Tensor::output_nr() const {
 }
 
 Tensor& Tensor::requires_grad_(bool flag) {
-  KILN_CHECK(is_leaf() || flag, "requires_grad_: can only change requires_grad of leaf "
+  KILN_CHECK(is_leaf() || flag,
+             "requires_grad_: can only change requires_grad of leaf "
              "tensors; use detach() to get a tensor without history");
   KILN_CHECK_TYPE(!flag || is_floating(dtype()),
                   "requires_grad_: only floating point tensors can require gradients, got ",
@@ -97,13 +96,14 @@ void Tensor::set_grad(const Tensor& g) {
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
-  autograd::backward({*this}, gradient.defined() ? std::vector<Tensor>{gradient}
-                                                 : std::vector<Tensor>{},
+  autograd::backward({*this},
+                     gradient.defined() ? std::vector<Tensor>{gradient} : std::vector<Tensor>{},
                      retain_graph, create_graph);
 }
 
 int Tensor::register_hook(Hook hook) const {
-  KILN_CHECK(requires_grad(), "register_hook: cannot register a hook on a tensor that does not "
+  KILN_CHECK(requires_grad(),
+             "register_hook: cannot register a hook on a tensor that does not "
              "require grad");
   auto& meta = impl_->autograd_mut();
   if (meta.grad_fn) return meta.grad_fn->add_pre_hook(meta.output_nr, std::move(hook)) * 2 + 1;
@@ -147,7 +147,9 @@ Tensor Tensor::t() const {
                    shape_str(shape()));
   return dim() < 2 ? *this : transpose(0, 1);
 }
-Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const { return kiln::narrow(*this, d, s, l); }
+Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const {
+  return kiln::narrow(*this, d, s, l);
+}
 Tensor Tensor::select(int64_t d, int64_t i) const { return kiln::select(*this, d, i); }
 Tensor Tensor::slice(int64_t d, std::optional<int64_t> s, std::optional<int64_t> e,
                      int64_t step) const {

@@ -13,10 +13,10 @@ class Node;
 // Autograd state of one tensor. Kept together so a tensor that never meets autograd pays for one
 // null pointer only.
 struct AutogradMeta {
-  bool requires_grad = false;        // set on leaves by requires_grad_()
-  std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, or retain_grad())
-  std::shared_ptr<Node> grad_fn;     // the node that produced this tensor (non-leaves)
-  int output_nr = 0;                 // which output of grad_fn this tensor is
+  bool requires_grad = false;            // set on leaves by requires_grad_()
+  std::shared_ptr<TensorImpl> grad;      // accumulated gradient (leaves, or retain_grad())
+  std::shared_ptr<Node> grad_fn;         // the node that produced this tensor (non-leaves)
+  int output_nr = 0;                     // which output of grad_fn this tensor is
   std::weak_ptr<Node> grad_accumulator;  // leaves: the AccumulateGrad node, made on demand
   std::map<int, Tensor::Hook> hooks;     // leaves: hooks run before accumulation
   int next_hook_id = 0;

@@ -24,10 +24,14 @@ void arithmetic(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
   using A = std::conditional_t<is_float_type_v<T>, acc_t<T>, int64_t>;
   auto run = [&](auto f) { map2<T, T, A>(a, b, out, f); };
   switch (op) {
-    case OpId::Add: return run([](A x, A y) { return x + y; });
-    case OpId::Sub: return run([](A x, A y) { return x - y; });
-    case OpId::Mul: return run([](A x, A y) { return x * y; });
-    case OpId::Div: return run([](A x, A y) { return x / y; });  // floating only (op promotes)
+    case OpId::Add:
+      return run([](A x, A y) { return x + y; });
+    case OpId::Sub:
+      return run([](A x, A y) { return x - y; });
+    case OpId::Mul:
+      return run([](A x, A y) { return x * y; });
+    case OpId::Div:
+      return run([](A x, A y) { return x / y; });  // floating only (op promotes)
     case OpId::Minimum:
       return run([](A x, A y) {
         if constexpr (std::is_floating_point_v<A>) {
@@ -44,8 +48,10 @@ void arithmetic(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
       });
     case OpId::Pow:
       return run([](A x, A y) {
-        if constexpr (std::is_floating_point_v<A>) return A(std::pow(x, y));
-        else return int_pow(x, y);
+        if constexpr (std::is_floating_point_v<A>)
+          return A(std::pow(x, y));
+        else
+          return int_pow(x, y);
       });
     case OpId::FloorDivide:
       return run([](A x, A y) {
@@ -66,7 +72,8 @@ void arithmetic(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
           return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
         }
       });
-    default: throw Error(detail::concat(op_name(op), ": not an arithmetic op"));
+    default:
+      throw Error(detail::concat(op_name(op), ": not an arithmetic op"));
   }
 }
 
@@ -75,23 +82,40 @@ void comparison(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
   using A = std::conditional_t<std::is_same_v<T, bool>, bool, acc_t<T>>;
   auto run = [&](auto f) { map2<T, bool, A>(a, b, out, f); };
   switch (op) {
-    case OpId::Eq: return run([](A x, A y) { return x == y; });
-    case OpId::Ne: return run([](A x, A y) { return x != y; });
-    case OpId::Lt: return run([](A x, A y) { return x < y; });
-    case OpId::Le: return run([](A x, A y) { return x <= y; });
-    case OpId::Gt: return run([](A x, A y) { return x > y; });
-    case OpId::Ge: return run([](A x, A y) { return x >= y; });
-    case OpId::LogicalAnd: return run([](A x, A y) { return x != A(0) && y != A(0); });
-    case OpId::LogicalOr: return run([](A x, A y) { return x != A(0) || y != A(0); });
-    default: throw Error(detail::concat(op_name(op), ": not a comparison"));
+    case OpId::Eq:
+      return run([](A x, A y) { return x == y; });
+    case OpId::Ne:
+      return run([](A x, A y) { return x != y; });
+    case OpId::Lt:
+      return run([](A x, A y) { return x < y; });
+    case OpId::Le:
+      return run([](A x, A y) { return x <= y; });
+    case OpId::Gt:
+      return run([](A x, A y) { return x > y; });
+    case OpId::Ge:
+      return run([](A x, A y) { return x >= y; });
+    case OpId::LogicalAnd:
+      return run([](A x, A y) { return x != A(0) && y != A(0); });
+    case OpId::LogicalOr:
+      return run([](A x, A y) { return x != A(0) || y != A(0); });
+    default:
+      throw Error(detail::concat(op_name(op), ": not a comparison"));
   }
 }
 
 bool is_comparison(OpId op) {
   switch (op) {
-    case OpId::Eq: case OpId::Ne: case OpId::Lt: case OpId::Le: case OpId::Gt: case OpId::Ge:
-    case OpId::LogicalAnd: case OpId::LogicalOr: return true;
-    default: return false;
+    case OpId::Eq:
+    case OpId::Ne:
+    case OpId::Lt:
+    case OpId::Le:
+    case OpId::Gt:
+    case OpId::Ge:
+    case OpId::LogicalAnd:
+    case OpId::LogicalOr:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -107,14 +131,14 @@ void binary(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
 
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_all(a.dtype(), [&]<class T>() {
-    for_each_strided<4>({&out, &cond, &a, &b}, [](std::array<char*, 4> p,
-                                                  std::array<int64_t, 4> s, int64_t n) {
-      for (int64_t i = 0; i < n; ++i) {
-        bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
-        *reinterpret_cast<T*>(p[0] + i * s[0]) =
-            *reinterpret_cast<const T*>(p[c ? 2 : 3] + i * s[c ? 2 : 3]);
-      }
-    });
+    for_each_strided<4>({&out, &cond, &a, &b},
+                        [](std::array<char*, 4> p, std::array<int64_t, 4> s, int64_t n) {
+                          for (int64_t i = 0; i < n; ++i) {
+                            bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
+                            *reinterpret_cast<T*>(p[0] + i * s[0]) =
+                                *reinterpret_cast<const T*>(p[c ? 2 : 3] + i * s[c ? 2 : 3]);
+                          }
+                        });
   });
 }
 

@@ -21,8 +21,7 @@ struct Dims3 {
 };
 
 Dims3 dims_of(const Tensor& t) {
-  return {t.shape()[0], t.shape()[1], t.shape()[2],
-          t.strides()[0], t.strides()[1], t.strides()[2]};
+  return {t.shape()[0], t.shape()[1], t.shape()[2], t.strides()[0], t.strides()[1], t.strides()[2]};
 }
 
 // One operand as gemm sees it: where its first matrix is, how far apart the batch's matrices
@@ -56,8 +55,10 @@ bool gemm_layout(const Dims3& d, CBLAS_TRANSPOSE& trans, int64_t& ld) {
 // Widening load used by pack(): Half/BFloat16 become float, everything else is unchanged.
 template <class S>
 auto float_or_self(S v) {
-  if constexpr (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>) return float(v);
-  else return v;
+  if constexpr (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>)
+    return float(v);
+  else
+    return v;
 }
 
 // Copies a [B, R, C] operand of element type S with any strides into contiguous G.
@@ -132,8 +133,10 @@ void bmm_integer(const Tensor& a, const Tensor& b, const Tensor& out) {
       uint64_t acc = 0;
       for (int64_t p = 0; p < k; ++p)
         acc += uint64_t(int64_t(arow[p * da.sc])) * uint64_t(int64_t(bmat[p * db.sr + j * db.sc]));
-      if constexpr (std::is_same_v<T, bool>) po[row * n + j] = acc != 0;
-      else po[row * n + j] = T(int64_t(acc));
+      if constexpr (std::is_same_v<T, bool>)
+        po[row * n + j] = acc != 0;
+      else
+        po[row * n + j] = T(int64_t(acc));
     }
   }
 }
@@ -154,13 +157,17 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
              "bmm: matrix dimensions above 2^31 - 1 are not supported (", shape_str(a.shape()),
              " and ", shape_str(b.shape()), ")");
   switch (a.dtype()) {
-    case DType::Float32: return bmm_gemm<float, float>(a, b, out.data<float>());
-    case DType::Float64: return bmm_gemm<double, double>(a, b, out.data<double>());
+    case DType::Float32:
+      return bmm_gemm<float, float>(a, b, out.data<float>());
+    case DType::Float64:
+      return bmm_gemm<double, double>(a, b, out.data<double>());
     case DType::Float16:
     case DType::BFloat16: {
       std::vector<float> result(size_t(batch * m * n));
-      if (a.dtype() == DType::Float16) bmm_gemm<Half, float>(a, b, result.data());
-      else bmm_gemm<BFloat16, float>(a, b, result.data());
+      if (a.dtype() == DType::Float16)
+        bmm_gemm<Half, float>(a, b, result.data());
+      else
+        bmm_gemm<BFloat16, float>(a, b, result.data());
       dispatch_floating(out.dtype(), "bmm", [&]<class T>() {
         T* o = out.data<T>();
         for (size_t i = 0; i < result.size(); ++i) o[i] = T(result[i]);

@@ -44,8 +44,7 @@ class CpuBackend final : public Backend {
     cpu::softmax(op, x, dim, out);
   }
   void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override { cpu::bmm(a, b, out); }
-  void index_select(const Tensor& x, int64_t dim, const Tensor& index,
-                    const Tensor& out) override {
+  void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override {
     cpu::index_select(x, dim, index, out);
   }
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,

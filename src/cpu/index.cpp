@@ -2,10 +2,10 @@
 // int64 and already range-checked by the op. Every tensor may have any strides. Kernels that
 // write through an index (index_add, scatter) run in parallel only over the dimensions that are
 // not indexed, so two writes to the same element always happen on the same thread, in order.
+#include <omp.h>
+
 #include <algorithm>
 #include <array>
-
-#include <omp.h>
 
 #include "cpu/dispatch.h"
 #include "cpu/kernels.h"
@@ -116,10 +116,9 @@ void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tenso
     // x's position without the indexed dim; the index advances along dim only.
     Shape index_strides(size_t(out.dim()), 0);
     index_strides[size_t(dim)] = index.strides()[0];
-    parallel_walk<3>(out.shape(), {out.strides(), with(x.strides(), dim, 0), index_strides},
-                     [&](const std::array<int64_t, 3>& o) {
-                       po[o[0]] = px[o[1] + pi[o[2]] * xsd];
-                     });
+    parallel_walk<3>(
+        out.shape(), {out.strides(), with(x.strides(), dim, 0), index_strides},
+        [&](const std::array<int64_t, 3>& o) { po[o[0]] = px[o[1] + pi[o[2]] * xsd]; });
   });
 }
 
@@ -155,16 +154,14 @@ void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out
     const int64_t* pi = ptr<const int64_t>(index);
     T* po = ptr<T>(out);
     const int64_t xsd = x.strides()[size_t(dim)];
-    parallel_walk<3>(index.shape(), {out.strides(), with(x.strides(), dim, 0), index.strides()},
-                     [&](const std::array<int64_t, 3>& o) {
-                       po[o[0]] = px[o[1] + pi[o[2]] * xsd];
-                     });
+    parallel_walk<3>(
+        index.shape(), {out.strides(), with(x.strides(), dim, 0), index.strides()},
+        [&](const std::array<int64_t, 3>& o) { po[o[0]] = px[o[1] + pi[o[2]] * xsd]; });
   });
 }
 
 void scatter(OpId op, const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
-  KILN_CHECK(op == OpId::Scatter || op == OpId::ScatterAdd, "scatter: unexpected op ",
-             op_name(op));
+  KILN_CHECK(op == OpId::Scatter || op == OpId::ScatterAdd, "scatter: unexpected op ", op_name(op));
   KILN_CHECK(out.dim() >= 1 && index.dim() == out.dim() && src.dim() == out.dim(),
              "scatter: kernel expects output, index and source of the same rank, got ",
              shape_str(out.shape()), ", index ", shape_str(index.shape()), " and source ",
@@ -180,11 +177,10 @@ void scatter(OpId op, const Tensor& out, int64_t dim, const Tensor& index, const
     const std::array<Shape, 3> strides{without(out.strides(), dim), without(src.strides(), dim),
                                        without(index.strides(), dim)};
     for_rest_chunks(rest, index.shape()[size_t(dim)], [&](int64_t j, int64_t r0, int64_t r1) {
-      walk<3>(rest, strides, {0, j * ssd, j * isd}, r0, r1,
-              [&](const std::array<int64_t, 3>& o) {
-                T& dst = po[o[0] + pi[o[2]] * osd];
-                dst = accumulate ? add_scaled(dst, ps[o[1]], 1.0) : ps[o[1]];
-              });
+      walk<3>(rest, strides, {0, j * ssd, j * isd}, r0, r1, [&](const std::array<int64_t, 3>& o) {
+        T& dst = po[o[0] + pi[o[2]] * osd];
+        dst = accumulate ? add_scaled(dst, ps[o[1]], 1.0) : ps[o[1]];
+      });
     });
   });
 }

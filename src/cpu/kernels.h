@@ -21,8 +21,7 @@ void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const Op
             const Tensor& probs);
 // reduce.cpp
 void reduce(OpId op, const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out);
-void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values,
-                const Tensor& indices);
+void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values, const Tensor& indices);
 // softmax.cpp
 void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out);
 // blas.cpp

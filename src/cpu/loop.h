@@ -3,11 +3,11 @@
 // own strides, are walked in row-major order. Dimensions that are contiguous across all operands
 // are merged first, so the common case is one long inner loop with constant strides that the
 // compiler vectorises. Rows are split across OpenMP threads for large tensors.
+#include <omp.h>
+
 #include <array>
 #include <cstdint>
 #include <vector>
-
-#include <omp.h>
 
 #include "kiln/tensor.h"
 
@@ -17,8 +17,8 @@ inline constexpr int64_t kParallelGrain = 32768;  // elements below which thread
 
 template <size_t N>
 struct LoopGeometry {
-  std::vector<int64_t> shape;                       // after merging; innermost last
-  std::array<std::vector<int64_t>, N> strides;      // in bytes
+  std::vector<int64_t> shape;                   // after merging; innermost last
+  std::array<std::vector<int64_t>, N> strides;  // in bytes
   std::array<char*, N> base;
 };
 
@@ -65,7 +65,8 @@ void for_each_strided(const std::array<const Tensor*, N>& ts, Inner&& inner) {
   const int64_t rows = numel / inner_n;
 
   if (rows == 1) {  // one long row: split it
-    const int64_t chunks = numel >= kParallelGrain ? (numel + kParallelGrain - 1) / kParallelGrain : 1;
+    const int64_t chunks =
+        numel >= kParallelGrain ? (numel + kParallelGrain - 1) / kParallelGrain : 1;
 #pragma omp parallel for if (chunks > 1) schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
       int64_t begin = c * inner_n / chunks, end = (c + 1) * inner_n / chunks;

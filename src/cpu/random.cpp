@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "core/philox.h"
-#include "cpu/kernels.h"
 #include "cpu/dispatch.h"
+#include "cpu/kernels.h"
 
 namespace kiln::cpu {
 
@@ -24,7 +24,8 @@ void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const Op
         return;
       case OpId::Normal:  // mean a, std b
 #pragma omp parallel for if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) o[i] = T(p.a + p.b * philox::normal(seed, offset, uint64_t(i)));
+        for (int64_t i = 0; i < n; ++i)
+          o[i] = T(p.a + p.b * philox::normal(seed, offset, uint64_t(i)));
         return;
       case OpId::RandInt: {  // [a, b)
         const uint64_t range = uint64_t(int64_t(p.b) - int64_t(p.a));
@@ -40,7 +41,8 @@ void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const Op
           o[i] = T(double(philox::uniform32(seed, offset, uint64_t(i))) < pr[i] ? 1 : 0);
         return;
       }
-      default: throw Error(detail::concat(op_name(op), ": not a random op"));
+      default:
+        throw Error(detail::concat(op_name(op), ": not a random op"));
     }
   });
 }

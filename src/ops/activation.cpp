@@ -11,8 +11,9 @@ constexpr double kGeluTanhC = 0.044715;
 }  // namespace
 
 Tensor relu(const Tensor& x) {
-  return unary_op({OpId::Relu, "ReluBackward0", kSaveOutput, false}, x,
-                  [](const Tensor&, const Tensor& y, const Tensor& g) { return mask_grad(y > 0, g); });
+  return unary_op(
+      {OpId::Relu, "ReluBackward0", kSaveOutput, false}, x,
+      [](const Tensor&, const Tensor& y, const Tensor& g) { return mask_grad(y > 0, g); });
 }
 
 Tensor leaky_relu(const Tensor& x, double slope) {

@@ -46,9 +46,9 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
 
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   if (alpha.to_double() != 1.0) return sub(a, mul(b, wrapped_scalar(alpha, b.device())));
-  KILN_CHECK_TYPE(!(a.defined() && b.defined() && a.dtype() == DType::Bool &&
-                    b.dtype() == DType::Bool),
-                  "sub: subtracting two bool tensors is not supported; use logical_xor");
+  KILN_CHECK_TYPE(
+      !(a.defined() && b.defined() && a.dtype() == DType::Bool && b.dtype() == DType::Bool),
+      "sub: subtracting two bool tensors is not supported; use logical_xor");
   Tensor out = binary_arith(OpId::Sub, a, b);
   if (should_record({&a, &b})) {
     record("SubBackward0", {a, b}, {out}, [](FunctionNode& n, const std::vector<Tensor>& g) {
@@ -125,9 +125,7 @@ Tensor min_max(OpId op, const char* node, const Tensor& a, const Tensor& b) {
       Tensor a_wins = is_max ? gt(av, bv) : lt(av, bv);
       Tensor b_wins = is_max ? lt(av, bv) : gt(av, bv);
       Tensor half = g[0] * 0.5;
-      auto pick = [&](const Tensor& wins) {
-        return where(wins, g[0], mask_grad(tie, half));
-      };
+      auto pick = [&](const Tensor& wins) { return where(wins, g[0], mask_grad(tie, half)); };
       return std::vector<Tensor>{n.needs_input_grad(0) ? pick(a_wins) : Tensor(),
                                  n.needs_input_grad(1) ? pick(b_wins) : Tensor()};
     });
@@ -157,10 +155,9 @@ Tensor remainder(const Tensor& a, const Tensor& b) {
     SavedTensor sa(a), sb(b);
     record("RemainderBackward0", {a, b}, {out},
            [sa, sb](FunctionNode& n, const std::vector<Tensor>& g) {
-             return std::vector<Tensor>{
-                 g[0], n.needs_input_grad(1)
-                           ? -(g[0] * floor_divide(sa.get(n), sb.get(n)))
-                           : Tensor()};
+             return std::vector<Tensor>{g[0], n.needs_input_grad(1)
+                                                  ? -(g[0] * floor_divide(sa.get(n), sb.get(n)))
+                                                  : Tensor()};
            });
   }
   return out;
@@ -171,8 +168,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   KILN_CHECK_TYPE(cond.dtype() == DType::Bool, "where: expected a bool condition, got ",
                   describe(cond));
   check_same_device("where", {&cond, &a, &b});
-  Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()),
-                                 b.shape());
+  Shape shape =
+      broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape());
   DType type = result_type({&a, &b});
   Device dev = cond.device();
   Tensor out = empty(shape, TensorOptions(type, dev));
@@ -184,9 +181,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     SavedTensor sc(cond);
     record("WhereBackward0", {a, b}, {out}, [sc](FunctionNode& n, const std::vector<Tensor>& g) {
       Tensor c = sc.get(n);
-      return std::vector<Tensor>{n.needs_input_grad(0) ? mask_grad(c, g[0]) : Tensor(),
-                                 n.needs_input_grad(1) ? mask_grad(logical_not(c), g[0])
-                                                       : Tensor()};
+      return std::vector<Tensor>{
+          n.needs_input_grad(0) ? mask_grad(c, g[0]) : Tensor(),
+          n.needs_input_grad(1) ? mask_grad(logical_not(c), g[0]) : Tensor()};
     });
   }
   return out;

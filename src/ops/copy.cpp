@@ -37,9 +37,8 @@ Tensor clone(const Tensor& x) {
   Tensor out = empty(x.shape(), TensorOptions(x.dtype(), x.device()));
   backend_for(OpId::Copy, x.device()).copy(x, out);
   if (should_record({&x})) {
-    record("CloneBackward0", {x}, {out}, [](FunctionNode&, const std::vector<Tensor>& g) {
-      return std::vector<Tensor>{g[0]};
-    });
+    record("CloneBackward0", {x}, {out},
+           [](FunctionNode&, const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
   }
   return out;
 }
@@ -52,15 +51,18 @@ Tensor& assign_inplace(Tensor& self, const Tensor& value, const char* op) {
                    " does not fit in place into a tensor of shape ", shape_str(self.shape()));
   const bool record_history = GradMode::is_enabled() && value.requires_grad();
   if (GradMode::is_enabled() && self.requires_grad()) {
-    KILN_CHECK(!self.is_leaf(), op, ": a leaf tensor that requires grad (",
-               describe(self), ") cannot be modified in place; wrap the update in NoGradGuard");
+    KILN_CHECK(!self.is_leaf(), op, ": a leaf tensor that requires grad (", describe(self),
+               ") cannot be modified in place; wrap the update in NoGradGuard");
   }
   if (record_history) {
     KILN_CHECK(!self.impl()->is_view(), op,
                ": in-place operation on a view while recording gradients is not supported; "
-               "compute the result out of place instead (shape ", shape_str(self.shape()), ")");
-    KILN_CHECK_TYPE(is_floating(self.dtype()), op, ": cannot write a result that requires grad "
-                    "into a ", dtype_name(self.dtype()), " tensor");
+               "compute the result out of place instead (shape ",
+               shape_str(self.shape()), ")");
+    KILN_CHECK_TYPE(is_floating(self.dtype()), op,
+                    ": cannot write a result that requires grad "
+                    "into a ",
+                    dtype_name(self.dtype()), " tensor");
   }
   check_same_device(op, {&self, &value});
   Tensor src = value;
@@ -107,7 +109,9 @@ Tensor& Tensor::pow_(Scalar e) {
   return assign_inplace(*this, kiln::pow(inplace_source(*this, {}), e), "pow_");
 }
 Tensor& Tensor::neg_() { return assign_inplace(*this, neg(inplace_source(*this, {})), "neg_"); }
-Tensor& Tensor::exp_() { return assign_inplace(*this, kiln::exp(inplace_source(*this, {})), "exp_"); }
+Tensor& Tensor::exp_() {
+  return assign_inplace(*this, kiln::exp(inplace_source(*this, {})), "exp_");
+}
 Tensor& Tensor::sqrt_() {
   return assign_inplace(*this, kiln::sqrt(inplace_source(*this, {})), "sqrt_");
 }
@@ -124,8 +128,7 @@ Tensor& Tensor::clamp_(std::optional<double> lo, std::optional<double> hi) {
   return assign_inplace(*this, clamp(inplace_source(*this, {}), lo, hi), "clamp_");
 }
 Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar value) {
-  return assign_inplace(*this, masked_fill(inplace_source(*this, {}), mask, value),
-                        "masked_fill_");
+  return assign_inplace(*this, masked_fill(inplace_source(*this, {}), mask, value), "masked_fill_");
 }
 Tensor& Tensor::zero_() { return fill_(0); }
 Tensor& Tensor::fill_(Scalar value) {

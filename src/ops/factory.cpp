@@ -20,8 +20,8 @@ Tensor empty(const Shape& shape, TensorOptions opt) {
   check_shape("empty", shape);
   size_t nbytes = size_t(numel_of(shape)) * element_size(opt.dtype);
   auto storage = backend(opt.device).allocate(nbytes, opt.device);
-  auto impl = std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape),
-                                           0, opt.dtype);
+  auto impl = std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0,
+                                           opt.dtype);
   return finish(Tensor(impl), opt);
 }
 
@@ -41,17 +41,21 @@ Tensor scalar_tensor(Scalar value, std::optional<DType> dtype, Device device) {
   return full({}, value, dtype, device);
 }
 
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), TensorOptions(t.dtype(), t.device()));
+}
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), TensorOptions(t.dtype(), t.device())); }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor empty_like(const Tensor& t) {
+  return empty(t.shape(), TensorOptions(t.dtype(), t.device()));
+}
 Tensor full_like(const Tensor& t, Scalar v) { return full(t.shape(), v, t.dtype(), t.device()); }
 
 Tensor arange(double end, TensorOptions opt) { return arange(0, end, 1, opt); }
 
 Tensor arange(double start, double end, double step, TensorOptions opt) {
   KILN_CHECK_VALUE(step != 0, "arange: step must be nonzero");
-  KILN_CHECK_VALUE(std::isfinite(start) && std::isfinite(end), "arange: unsupported range [",
-                   start, ", ", end, ")");
+  KILN_CHECK_VALUE(std::isfinite(start) && std::isfinite(end), "arange: unsupported range [", start,
+                   ", ", end, ")");
   KILN_CHECK_VALUE((end - start) / step >= 0, "arange: upper bound ", end, " and lower bound ",
                    start, " are inconsistent with the sign of step ", step);
   auto n = int64_t(std::ceil((end - start) / step));
@@ -93,8 +97,9 @@ Tensor from_data(const std::vector<V>& data, const Shape& shape_in, TensorOption
   KILN_CHECK_VALUE(numel_of(shape) == int64_t(data.size()), "tensor: ", data.size(),
                    " values do not fill shape ", shape_str(shape));
   auto holder = std::make_shared<std::vector<V>>(data);
-  auto storage = std::make_shared<Storage>(holder->data(), holder->size() * sizeof(V),
-                                           Device::cpu(), [holder](void*) mutable { holder.reset(); });
+  auto storage =
+      std::make_shared<Storage>(holder->data(), holder->size() * sizeof(V), Device::cpu(),
+                                [holder](void*) mutable { holder.reset(); });
   Tensor src_t(std::make_shared<TensorImpl>(storage, shape, contiguous_strides(shape), 0, src));
   Tensor out = empty(shape, TensorOptions(opt.dtype, opt.device));
   backend(opt.device).copy(src_t, out);

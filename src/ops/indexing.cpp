@@ -24,8 +24,7 @@ void check_index_range(const char* op, const Tensor& index, int64_t size,
   host = contiguous(cast_raw(host, DType::Int64));
   const int64_t* p = host.data<int64_t>();
   for (int64_t i = 0; i < host.numel(); ++i) {
-    KILN_CHECK_VALUE(p[i] >= 0 && p[i] < size, op, ": index ", p[i], " is out of range ",
-                     context);
+    KILN_CHECK_VALUE(p[i] >= 0 && p[i] < size, op, ": index ", p[i], " is out of range ", context);
   }
 }
 
@@ -201,16 +200,15 @@ Tensor scatter_common(OpId op, const Tensor& x, int64_t dim, const Tensor& index
 void check_mask(const char* op, const Tensor& x, const Tensor& mask) {
   check_defined(op, {&x, &mask});
   check_same_device(op, {&x, &mask});
-  KILN_CHECK_TYPE(mask.dtype() == DType::Bool, op, ": expected a bool mask, got ",
-                  describe(mask));
+  KILN_CHECK_TYPE(mask.dtype() == DType::Bool, op, ": expected a bool mask, got ", describe(mask));
   bool fits = false;
   try {
     fits = broadcast_shapes(op, mask.shape(), x.shape()) == x.shape();
   } catch (const ValueError&) {
     fits = false;
   }
-  KILN_CHECK_VALUE(fits, op, ": mask ", shape_str(mask.shape()),
-                   " is not broadcastable to input ", shape_str(x.shape()));
+  KILN_CHECK_VALUE(fits, op, ": mask ", shape_str(mask.shape()), " is not broadcastable to input ",
+                   shape_str(x.shape()));
 }
 
 }  // namespace
@@ -289,8 +287,10 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
   check_defined("masked_fill", {&x, &mask, &value});
-  KILN_CHECK_VALUE(value.dim() == 0, "masked_fill: only supports a 0-dimensional value tensor, "
-                   "got one of shape ", shape_str(value.shape()));
+  KILN_CHECK_VALUE(value.dim() == 0,
+                   "masked_fill: only supports a 0-dimensional value tensor, "
+                   "got one of shape ",
+                   shape_str(value.shape()));
   check_mask("masked_fill", x, mask);
   // The value may be a CPU number for a tensor elsewhere; its gradient is the sum of g where
   // mask holds (where() returns it in x's shape and the engine sums it down to 0-d).
@@ -331,8 +331,8 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   KILN_CHECK_TYPE(indices.dtype() == DType::Int64 || indices.dtype() == DType::Int32,
                   "embedding: expected int64 or int32 indices, got ", describe(indices));
   check_index_range("embedding", indices, weight.size(0),
-                    detail::concat("for an embedding table of ", weight.size(0),
-                                   " rows (weight ", shape_str(weight.shape()), ")"));
+                    detail::concat("for an embedding table of ", weight.size(0), " rows (weight ",
+                                   shape_str(weight.shape()), ")"));
   Tensor idx = reshape(kernel_index(indices), {indices.numel()});
   Shape shape = indices.shape();
   shape.push_back(weight.size(1));

@@ -31,8 +31,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   DType type = tensors[0].dtype();
   for (size_t i = 0; i < tensors.size(); ++i) {
     KILN_CHECK(tensors[i].device() == dev, "cat: expected all tensors on the same device, got ",
-               describe(tensors[0]), " (tensor 0) and ", describe(tensors[i]), " (tensor ", i,
-               ")");
+               describe(tensors[0]), " (tensor 0) and ", describe(tensors[i]), " (tensor ", i, ")");
     // Every operand has a dimension, so result_type reduces to pairwise promotion.
     type = promote_types(type, tensors[i].dtype());
   }
@@ -45,14 +44,17 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
     if (skipped_in_cat(t)) continue;
-    KILN_CHECK_VALUE(t.dim() == ref->dim(), "cat: tensors must have the same number of "
-                     "dimensions, got ", shape_str(ref->shape()), " (tensor ", ref_pos, ") and ",
-                     shape_str(t.shape()), " (tensor ", i, ")");
+    KILN_CHECK_VALUE(t.dim() == ref->dim(),
+                     "cat: tensors must have the same number of "
+                     "dimensions, got ",
+                     shape_str(ref->shape()), " (tensor ", ref_pos, ") and ", shape_str(t.shape()),
+                     " (tensor ", i, ")");
     for (int64_t d = 0; d < t.dim(); ++d) {
-      KILN_CHECK_VALUE(d == dim || t.size(d) == ref->size(d), "cat: sizes of tensors must "
-                       "match except in dimension ", dim, "; got ", shape_str(ref->shape()),
-                       " (tensor ", ref_pos, ") and ", shape_str(t.shape()), " (tensor ", i,
-                       ") which differ in dimension ", d);
+      KILN_CHECK_VALUE(d == dim || t.size(d) == ref->size(d),
+                       "cat: sizes of tensors must "
+                       "match except in dimension ",
+                       dim, "; got ", shape_str(ref->shape()), " (tensor ", ref_pos, ") and ",
+                       shape_str(t.shape()), " (tensor ", i, ") which differ in dimension ", d);
     }
     total += t.size(dim);
   }
@@ -70,8 +72,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     // A window of the fresh output: a raw view, the copy is not part of the graph.
     Shape window_shape = shape;
     window_shape[size_t(dim)] = lengths[i];
-    Tensor window = make_view(out, window_shape, out.strides(),
-                              offset * out.strides()[size_t(dim)]);
+    Tensor window =
+        make_view(out, window_shape, out.strides(), offset * out.strides()[size_t(dim)]);
     be.copy(t, window);
     offset += lengths[i];
   }

@@ -20,8 +20,8 @@ void check_matmul_dtypes(const char* op, const Tensor& a, const Tensor& b) {
   KILN_CHECK_TYPE(a.dtype() == b.dtype(), op,
                   ": expected both operands to have the same dtype, got ", dtype_name(a.dtype()),
                   " and ", dtype_name(b.dtype()));
-  KILN_CHECK_TYPE(a.dtype() != DType::Bool, op, ": not implemented for bool tensors (",
-                  describe(a), " and ", describe(b), ")");
+  KILN_CHECK_TYPE(a.dtype() != DType::Bool, op, ": not implemented for bool tensors (", describe(a),
+                  " and ", describe(b), ")");
 }
 
 // The shared checks of every matrix product: defined, same device, same (non-bool) dtype.
@@ -60,8 +60,8 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
                    shape_str(b.shape()), " have different batch sizes (", a.size(0), " vs ",
                    b.size(0), ")");
   KILN_CHECK_VALUE(a.size(2) == b.size(1), "bmm: batch1 ", shape_str(a.shape()), " and batch2 ",
-                   shape_str(b.shape()), " have mismatched inner dimensions (", a.size(2),
-                   " vs ", b.size(1), ")");
+                   shape_str(b.shape()), " have mismatched inner dimensions (", a.size(2), " vs ",
+                   b.size(1), ")");
   return bmm_unchecked(a, b);
 }
 
@@ -82,8 +82,8 @@ Tensor dot(const Tensor& a, const Tensor& b) {
                    shape_str(a.shape()), " and ", shape_str(b.shape()));
   check_operands("dot", a, b);
   KILN_CHECK_VALUE(a.size(0) == b.size(0), "dot: tensors ", shape_str(a.shape()), " and ",
-                   shape_str(b.shape()), " have different numbers of elements (", a.size(0),
-                   " vs ", b.size(0), ")");
+                   shape_str(b.shape()), " have different numbers of elements (", a.size(0), " vs ",
+                   b.size(0), ")");
   const int64_t k = a.size(0);
   return reshape(bmm_unchecked(reshape(a, {1, 1, k}), reshape(b, {1, k, 1})), {});
 }
@@ -157,8 +157,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_defined("linear", {&x, &weight});
   check_same_device("linear", {&x, &weight, &bias});
-  KILN_CHECK_VALUE(weight.dim() == 2, "linear: expected a 2-D weight [out_features, in_features], "
-                   "got ", shape_str(weight.shape()));
+  KILN_CHECK_VALUE(weight.dim() == 2,
+                   "linear: expected a 2-D weight [out_features, in_features], "
+                   "got ",
+                   shape_str(weight.shape()));
   KILN_CHECK_VALUE(x.dim() >= 1, "linear: expected an input of at least 1 dimension, got ",
                    shape_str(x.shape()));
   KILN_CHECK_VALUE(x.size(-1) == weight.size(1), "linear: input ", shape_str(x.shape()),

@@ -7,8 +7,9 @@ int category(DType t) { return t == DType::Bool ? 0 : is_floating(t) ? 2 : 1; }
 }  // namespace
 
 Tensor wrapped_scalar(Scalar value, Device device) {
-  DType dt = value.is_floating() ? DType::Float64
-             : value.kind() == Scalar::Kind::Int ? DType::Int64 : DType::Bool;
+  DType dt = value.is_floating()                 ? DType::Float64
+             : value.kind() == Scalar::Kind::Int ? DType::Int64
+                                                 : DType::Bool;
   Tensor t = empty({}, TensorOptions(dt, device));
   backend(device).fill(t, value);
   t.impl()->set_wrapped_number(true);
@@ -32,7 +33,8 @@ DType result_type(std::initializer_list<const Tensor*> operands) {
     }
   }
   // PyTorch's combine_categories: a lower-priority group only matters if its category is higher.
-  auto combine = [](std::optional<DType> higher, std::optional<DType> lower) -> std::optional<DType> {
+  auto combine = [](std::optional<DType> higher,
+                    std::optional<DType> lower) -> std::optional<DType> {
     if (!higher) return lower;
     if (!lower) return higher;
     if (category(*lower) > category(*higher)) return promote_types(*higher, *lower);

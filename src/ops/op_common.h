@@ -34,8 +34,7 @@ Tensor broadcast_view(const Tensor& t, const Shape& shape);
 Tensor cast_raw(const Tensor& t, DType dtype);
 
 // Runs the unary kernel `op` on x (cast to `compute`) into a new tensor of `out_dtype`.
-Tensor unary_raw(OpId op, const Tensor& x, DType compute, DType out_dtype,
-                 const OpParams& p = {});
+Tensor unary_raw(OpId op, const Tensor& x, DType compute, DType out_dtype, const OpParams& p = {});
 // Runs the binary kernel `op` on a and b (broadcast, cast to `compute`) into `out_dtype`.
 Tensor binary_raw(OpId op, const Tensor& a, const Tensor& b, DType compute, DType out_dtype);
 

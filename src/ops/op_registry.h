@@ -6,8 +6,19 @@
 namespace kiln {
 
 enum class OpKind : uint8_t {
-  Unary, Binary, Where, Reduce, ArgReduce, Softmax, Bmm, Index, Scatter, Random, Factory,
-  Composite, View
+  Unary,
+  Binary,
+  Where,
+  Reduce,
+  ArgReduce,
+  Softmax,
+  Bmm,
+  Index,
+  Scatter,
+  Random,
+  Factory,
+  Composite,
+  View
 };
 
 enum class OpId : uint16_t {

@@ -1,6 +1,7 @@
 // Random factories and dropout on the default Philox generator.
-#include "core/philox.h"
 #include "kiln/random.h"
+
+#include "core/philox.h"
 #include "ops/op_common.h"
 
 namespace kiln {

@@ -9,19 +9,20 @@ Tensor unary_op(const UnarySpec& spec, const Tensor& x, UnaryDeriv deriv) {
   const char* name = op_name(spec.op);
   check_defined(name, {&x});
   DType compute = spec.floating ? floating_compute_type(x.dtype()) : x.dtype();
-  KILN_CHECK_TYPE(compute != DType::Bool, name, ": not implemented for bool tensors (",
-                  describe(x), ")");
+  KILN_CHECK_TYPE(compute != DType::Bool, name, ": not implemented for bool tensors (", describe(x),
+                  ")");
   Tensor y = unary_raw(spec.op, x, compute, compute, spec.params);
   if (deriv && should_record({&x})) {
     SavedTensor sx = spec.save & kSaveInput ? SavedTensor(x) : SavedTensor();
     bool save_out = spec.save & kSaveOutput;
-    record(spec.node, {x}, {y},
-           [sx, save_out, deriv](FunctionNode& n, const std::vector<Tensor>& g) {
-             Tensor xi = sx.get(n);
-             Tensor yo = save_out ? n.saved_output(0) : Tensor();
-             return std::vector<Tensor>{deriv(xi, yo, g[0])};
-           },
-           save_out ? std::initializer_list<int>{0} : std::initializer_list<int>{});
+    record(
+        spec.node, {x}, {y},
+        [sx, save_out, deriv](FunctionNode& n, const std::vector<Tensor>& g) {
+          Tensor xi = sx.get(n);
+          Tensor yo = save_out ? n.saved_output(0) : Tensor();
+          return std::vector<Tensor>{deriv(xi, yo, g[0])};
+        },
+        save_out ? std::initializer_list<int>{0} : std::initializer_list<int>{});
   }
   return y;
 }
@@ -59,10 +60,9 @@ Tensor sqrt(const Tensor& x) {
                   [](const Tensor&, const Tensor& y, const Tensor& g) { return g / (y * 2); });
 }
 Tensor rsqrt(const Tensor& x) {
-  return unary_op({OpId::Rsqrt, "RsqrtBackward0", kSaveOutput}, x,
-                  [](const Tensor&, const Tensor& y, const Tensor& g) {
-                    return g * y * y * y * -0.5;
-                  });
+  return unary_op(
+      {OpId::Rsqrt, "RsqrtBackward0", kSaveOutput}, x,
+      [](const Tensor&, const Tensor& y, const Tensor& g) { return g * y * y * y * -0.5; });
 }
 Tensor abs(const Tensor& x) {
   return unary_op({OpId::Abs, "AbsBackward0", kSaveInput, false}, x,
@@ -127,10 +127,9 @@ Tensor pow(Scalar base, const Tensor& x) {
   const double b = base.to_double();
   OpParams p;
   p.a = b;
-  return unary_op({OpId::RPowScalar, "PowBackward1", kSaveOutput, true, p}, x,
-                  [b](const Tensor&, const Tensor& y, const Tensor& g) {
-                    return g * y * std::log(b);
-                  });
+  return unary_op(
+      {OpId::RPowScalar, "PowBackward1", kSaveOutput, true, p}, x,
+      [b](const Tensor&, const Tensor& y, const Tensor& g) { return g * y * std::log(b); });
 }
 
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {

@@ -13,9 +13,9 @@ using UnaryDeriv = std::function<Tensor(const Tensor& x, const Tensor& y, const 
 
 struct UnarySpec {
   OpId op;
-  const char* node;       // "ExpBackward0"
+  const char* node;  // "ExpBackward0"
   int save = kSaveNothing;
-  bool floating = true;   // integer inputs are promoted to float32 first (like torch.exp)
+  bool floating = true;  // integer inputs are promoted to float32 first (like torch.exp)
   OpParams params = {};
 };
 

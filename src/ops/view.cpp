@@ -64,8 +64,8 @@ Shape infer_shape(const char* op, const Tensor& x, const Shape& shape) {
     out[size_t(infer)] = x.numel() / known;
   }
   KILN_CHECK_VALUE(numel_of(out) == x.numel(), op, ": shape ", shape_str(shape),
-                   " is invalid for input of shape ", shape_str(x.shape()), " (",
-                   x.numel(), " elements)");
+                   " is invalid for input of shape ", shape_str(x.shape()), " (", x.numel(),
+                   " elements)");
   return out;
 }
 
@@ -80,18 +80,22 @@ Tensor reshape_backward_node(const char* name, const Tensor& x, Tensor out) {
 Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64_t start,
                       int64_t step) {
   Tensor out = zeros(in_shape, TensorOptions(g.dtype(), g.device()));
-  Tensor window = make_view(out, g.shape(), [&] {
-    Shape s = out.strides();
-    s[size_t(dim)] *= step;
-    return s;
-  }(), start * out.strides()[size_t(dim)]);
+  Tensor window = make_view(
+      out, g.shape(),
+      [&] {
+        Shape s = out.strides();
+        s[size_t(dim)] *= step;
+        return s;
+      }(),
+      start * out.strides()[size_t(dim)]);
   backend(g.device()).copy(g, window);
   if (should_record({&g})) {
     int64_t len = g.shape()[size_t(dim)];
-    record("SliceBackwardBackward0", {g}, {out},
-           [dim, start, step, len](FunctionNode&, const std::vector<Tensor>& gg) {
-             return std::vector<Tensor>{slice(gg[0], dim, start, start + (len - 1) * step + 1, step)};
-           });
+    record(
+        "SliceBackwardBackward0", {g}, {out},
+        [dim, start, step, len](FunctionNode&, const std::vector<Tensor>& gg) {
+          return std::vector<Tensor>{slice(gg[0], dim, start, start + (len - 1) * step + 1, step)};
+        });
   }
   return out;
 }
@@ -182,8 +186,8 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   const int64_t size = x.shape()[size_t(dim)];
   if (start < 0) start += size;
   KILN_CHECK_VALUE(start >= 0 && length >= 0 && start + length <= size, "narrow: start ", start,
-                   " and length ", length, " are out of range for dimension ", dim,
-                   " of size ", size, " (shape ", shape_str(x.shape()), ")");
+                   " and length ", length, " are out of range for dimension ", dim, " of size ",
+                   size, " (shape ", shape_str(x.shape()), ")");
   return slice(x, dim, start, start + length, 1);
 }
 
@@ -201,11 +205,11 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   strides.erase(strides.begin() + dim);
   int64_t offset = x.storage_offset() + index * x.strides()[size_t(dim)];
   Shape in_shape = x.shape();
-  return record_view("SelectBackward0", x, make_view(x, shape, strides, offset),
-                     [in_shape, dim, index](FunctionNode&, const std::vector<Tensor>& g) {
-                       return std::vector<Tensor>{
-                           slice_backward(unsqueeze(g[0], dim), in_shape, dim, index, 1)};
-                     });
+  return record_view(
+      "SelectBackward0", x, make_view(x, shape, strides, offset),
+      [in_shape, dim, index](FunctionNode&, const std::vector<Tensor>& g) {
+        return std::vector<Tensor>{slice_backward(unsqueeze(g[0], dim), in_shape, dim, index, 1)};
+      });
 }
 
 Tensor expand(const Tensor& x, const Shape& shape_in) {
@@ -270,8 +274,8 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   if (x.dim() == 0) return reshape(x, {1});
   start_dim = wrap_dim("flatten", start_dim, x.dim());
   end_dim = wrap_dim("flatten", end_dim, x.dim());
-  KILN_CHECK_VALUE(start_dim <= end_dim, "flatten: start_dim ", start_dim,
-                   " is after end_dim ", end_dim);
+  KILN_CHECK_VALUE(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ",
+                   end_dim);
   Shape shape(x.shape().begin(), x.shape().begin() + start_dim);
   int64_t n = 1;
   for (int64_t i = start_dim; i <= end_dim; ++i) n *= x.shape()[size_t(i)];

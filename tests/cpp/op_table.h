@@ -12,9 +12,9 @@
 namespace kiln::testing {
 
 enum class Domain {
-  Any,       // standard normal
-  Positive,  // in [0.5, 2.5)
-  Unit,      // in (-0.9, 0.9)
+  Any,           // standard normal
+  Positive,      // in [0.5, 2.5)
+  Unit,          // in (-0.9, 0.9)
   AwayFromZero,  // |x| in [0.5, 2)
 };
 
@@ -25,8 +25,8 @@ struct OpCase {
   std::function<std::vector<Tensor>(const std::vector<Tensor>&)> fn;
   std::vector<Domain> domains = {};  // per input; Any when missing
   bool differentiable = true;
-  bool second_order = true;          // also gradcheck the backward itself
-  double tol_f32 = 1e-5;             // relative and absolute tolerance vs float64
+  bool second_order = true;  // also gradcheck the backward itself
+  double tol_f32 = 1e-5;     // relative and absolute tolerance vs float64
   double tol_bf16 = 3e-2;
   double tol_f16 = 5e-3;
 };

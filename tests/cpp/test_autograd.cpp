@@ -61,6 +61,8 @@ TEST(Autograd, BackwardWithCreateGraphKeepsHistoryInGrad) {
   EXPECT_TRUE(g.requires_grad());
   auto gg = autograd::grad({sum(g)}, {x});
   expect_values(gg[0], {1}, {9});
+  // As in PyTorch, .grad with history refers back to x (a reference cycle): clear it.
+  x.set_grad(Tensor());
 }
 
 TEST(Autograd, GradAllowUnused) {
@@ -116,8 +118,8 @@ TEST(Autograd, TensorHooks) {
   h.retain_grad();
   sum(h).backward(Tensor(), true);
   EXPECT_EQ(calls, 1);
-  expect_values(h.grad(), {2}, {2, 2});          // hooked: 1 + 1
-  expect_values(x.grad(), {2}, {40, 40});        // (1 + 1) * 2 * 10
+  expect_values(h.grad(), {2}, {2, 2});    // hooked: 1 + 1
+  expect_values(x.grad(), {2}, {40, 40});  // (1 + 1) * 2 * 10
   h.remove_hook(h_handle);
   x.set_grad(Tensor());
   sum(h).backward();
@@ -238,10 +240,11 @@ TEST(Autograd, ForwardModeJacobianMatchesReverseAndAnalytic) {
       for (size_t k = 0; k < 3; ++k) {
         double a = xv[k], b = yv[k], u = a * b + M_PI / 2;
         double d;
-        if (out == 0) d = in == 0 ? 2 * a * std::sin(u) + a * a * std::cos(u) * b
-                                  : a * a * std::cos(u) * a;
-        else d = in == 0 ? 2 * a * std::log1p(a * b) + a * a * b / (1 + a * b)
-                         : a * a * a / (1 + a * b);
+        if (out == 0)
+          d = in == 0 ? 2 * a * std::sin(u) + a * a * std::cos(u) * b : a * a * std::cos(u) * a;
+        else
+          d = in == 0 ? 2 * a * std::log1p(a * b) + a * a * b / (1 + a * b)
+                      : a * a * a / (1 + a * b);
         analytic[k * 3 + k] = d;
       }
       std::string what = "d out" + std::to_string(out) + " / d in" + std::to_string(in);
@@ -256,9 +259,9 @@ TEST(Autograd, JvpOfLinearMapIsTheMapItself) {
   TensorOptions f64(DType::Float64);
   Tensor A = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, f64);
   Tensor x = tensor({1, 1, 1}, {}, f64), v = tensor({1, 0, -1}, {}, f64);
-  auto r = autograd::jvp([&](const std::vector<Tensor>& in) {
-    return std::vector<Tensor>{matmul(A, in[0])};
-  }, {x}, {v});
+  auto r = autograd::jvp(
+      [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(A, in[0])}; }, {x},
+      {v});
   expect_values(r.outputs[0], {2}, {6, 15});
   expect_values(r.derivatives[0], {2}, {-2, -2});
 }

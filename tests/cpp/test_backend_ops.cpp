@@ -58,7 +58,8 @@ class BackendOps : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(BackendOps, LowPrecisionMatchesFloat64OnCpu) {
   const OpCase& c = op_table()[GetParam()];
-  for (auto [dtype, tol] : {std::pair{DType::Float32, c.tol_f32}, {DType::BFloat16, c.tol_bf16},
+  for (auto [dtype, tol] : {std::pair{DType::Float32, c.tol_f32},
+                            {DType::BFloat16, c.tol_bf16},
                             {DType::Float16, c.tol_f16}}) {
     // The oracle sees the same (rounded) input values as the low-precision run.
     RunResult want = run(c, [&] {
@@ -74,7 +75,8 @@ TEST_P(BackendOps, LowPrecisionMatchesFloat64OnCpu) {
 TEST_P(BackendOps, CudaMatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device: CPU-vs-CUDA comparison skipped";
   const OpCase& c = op_table()[GetParam()];
-  for (auto [dtype, tol] : {std::pair{DType::Float64, 1e-10}, {DType::Float32, c.tol_f32},
+  for (auto [dtype, tol] : {std::pair{DType::Float64, 1e-10},
+                            {DType::Float32, c.tol_f32},
                             {DType::BFloat16, c.tol_bf16}}) {
     RunResult want = run(c, make_inputs(c, dtype, Device::cpu(), 11));
     RunResult got = run(c, make_inputs(c, dtype, Device::cuda(0), 11));

@@ -33,7 +33,8 @@ std::string error_message(F&& f) {
 
 void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
   EXPECT_FALSE(msg.empty()) << "no error was thrown";
-  for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
+  for (const auto& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
 }
 
 // x [3, 2] = [[1, 2], [3, 4], [5, 6]]
@@ -68,8 +69,7 @@ TEST(IndexSelect, BackwardAccumulatesRepeats) {
 TEST(IndexAdd, RepeatedIndicesAndAlpha) {
   Tensor src = f32({1, 1, 2, 2, 3, 3}, {3, 2});
   expect_values(index_add(x32(), 0, i64({0, 2, 0}, {3}), src), {3, 2}, {5, 6, 3, 4, 7, 8});
-  expect_values(index_add(x32(), 0, i64({0, 2, 0}, {3}), src, 2), {3, 2},
-                {9, 10, 3, 4, 9, 10});
+  expect_values(index_add(x32(), 0, i64({0, 2, 0}, {3}), src, 2), {3, 2}, {9, 10, 3, 4, 9, 10});
   Tensor col = f32({10, 20, 30}, {3, 1});
   expect_values(index_add(x32(), 1, i64({1}, {1}), col), {3, 2}, {1, 12, 3, 24, 5, 36});
   // The input is not modified.
@@ -110,8 +110,7 @@ TEST(Gather, BackwardScatterAdds) {
 TEST(Scatter, TensorSource) {
   Tensor x = zeros({2, 3});
   Tensor src = f32({1, 2, 3, 4, 5, 6}, {2, 3});
-  expect_values(scatter(x, 1, i64({2, 0, 1, 1, 2, 0}, {2, 3}), src), {2, 3},
-                {2, 3, 1, 6, 4, 5});
+  expect_values(scatter(x, 1, i64({2, 0, 1, 1, 2, 0}, {2, 3}), src), {2, 3}, {2, 3, 1, 6, 4, 5});
   expect_values(scatter(x, 0, i64({1, 0, 1}, {1, 3}), src), {2, 3}, {0, 2, 0, 1, 0, 3});
   // A source larger than the index: only its first index.shape() elements are read.
   Tensor big = f32({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3});
@@ -130,8 +129,8 @@ TEST(ScatterAdd, RepeatedIndices) {
   Tensor x = zeros({3});
   expect_values(scatter_add(x, 0, i64({0, 0, 2}, {3}), f32({1, 2, 3}, {3})), {3}, {3, 0, 3});
   Tensor y = ones({2, 2});
-  expect_values(scatter_add(y, 1, i64({1, 1, 0, 0}, {2, 2}), f32({1, 2, 3, 4}, {2, 2})),
-                {2, 2}, {1, 4, 8, 1});
+  expect_values(scatter_add(y, 1, i64({1, 1, 0, 0}, {2, 2}), f32({1, 2, 3, 4}, {2, 2})), {2, 2},
+                {1, 4, 8, 1});
   Tensor h = zeros({2}, TensorOptions(DType::Float16));
   expect_values(scatter_add(h, 0, i64({1, 1, 1}, {3}), f32({0.5, 0.25, 1}, {3}).to(DType::Float16)),
                 {2}, {0, 1.75});
@@ -191,8 +190,7 @@ TEST(OneHot, InferredAndGivenClasses) {
 
 TEST(Embedding, LooksUpRows) {
   Tensor w = f32({0, 1, 10, 11, 20, 21, 30, 31}, {4, 2});
-  expect_values(embedding(w, i64({0, 3, 3, 1}, {2, 2})), {2, 2, 2},
-                {0, 1, 30, 31, 30, 31, 10, 11});
+  expect_values(embedding(w, i64({0, 3, 3, 1}, {2, 2})), {2, 2, 2}, {0, 1, 30, 31, 30, 31, 10, 11});
   expect_values(embedding(w, scalar_tensor(2, DType::Int64)), {2}, {20, 21});
   Tensor wg = w.clone().requires_grad_();
   embedding(wg, i64({0, 3, 3}, {3})).sum().backward();
@@ -201,45 +199,70 @@ TEST(Embedding, LooksUpRows) {
 
 TEST(IndexingErrors, OutOfRange) {
   EXPECT_THROW(index_select(x32(), 0, i64({0, 5}, {2})), Error);
-  expect_contains(error_message([] { index_select(x32(), 0, i64({0, 5}, {2})); }),
+  expect_contains(error_message([] {
+                    index_select(x32(), 0, i64({0, 5}, {2}));
+                  }),
                   {"index_select", "5", "size 3", "[3, 2]"});
   expect_contains(error_message([] { index_select(x32(), 0, i64({-1}, {1})); }),
                   {"index_select", "-1"});
-  expect_contains(error_message([] { gather(x32(), 1, i64({2}, {1, 1})); }),
+  expect_contains(error_message([] {
+                    gather(x32(), 1, i64({2}, {1, 1}));
+                  }),
                   {"gather", "2", "size 2"});
-  expect_contains(error_message([] { scatter_add(x32(), 0, i64({3}, {1, 1}), x32()); }),
+  expect_contains(error_message([] {
+                    scatter_add(x32(), 0, i64({3}, {1, 1}), x32());
+                  }),
                   {"scatter_add", "3", "size 3"});
-  expect_contains(error_message([] { index_add(x32(), 0, i64({4}, {1}), f32({1, 1}, {1, 2})); }),
+  expect_contains(error_message([] {
+                    index_add(x32(), 0, i64({4}, {1}), f32({1, 1}, {1, 2}));
+                  }),
                   {"index_add", "4", "size 3"});
-  expect_contains(error_message([] { embedding(zeros({4, 2}), i64({1, 7}, {2})); }),
+  expect_contains(error_message([] {
+                    embedding(zeros({4, 2}), i64({1, 7}, {2}));
+                  }),
                   {"embedding", "7", "4 rows", "[4, 2]"});
 }
 
 TEST(IndexingErrors, ShapesAndTypes) {
-  expect_contains(error_message([] { gather(zeros({2, 3}), 1, i64({0, 0, 0}, {3, 1})); }),
+  expect_contains(error_message([] {
+                    gather(zeros({2, 3}), 1, i64({0, 0, 0}, {3, 1}));
+                  }),
                   {"gather", "[3, 1]", "[2, 3]"});
-  expect_contains(error_message([] { gather(zeros({2, 3}), 1, i64({0, 0}, {2})); }),
+  expect_contains(error_message([] {
+                    gather(zeros({2, 3}), 1, i64({0, 0}, {2}));
+                  }),
                   {"gather", "[2]", "[2, 3]"});
-  expect_contains(error_message([] { scatter(zeros({2, 3}), 1, i64({0, 0}, {1, 2}), zeros({1, 1})); }),
+  expect_contains(error_message([] {
+                    scatter(zeros({2, 3}), 1, i64({0, 0}, {1, 2}), zeros({1, 1}));
+                  }),
                   {"scatter", "[1, 2]", "[1, 1]"});
   EXPECT_THROW(scatter(zeros({2}), 0, i64({0}, {1}), zeros({1}, TensorOptions(DType::Float64))),
                TypeError);
   EXPECT_THROW(index_select(x32(), 0, f32({0}, {1})), TypeError);
-  expect_contains(error_message([] { index_select(x32(), 0, i64({0, 0}, {1, 2})); }),
+  expect_contains(error_message([] {
+                    index_select(x32(), 0, i64({0, 0}, {1, 2}));
+                  }),
                   {"index_select", "[1, 2]"});
-  expect_contains(error_message([] { index_add(x32(), 0, i64({0}, {1}), zeros({1, 3})); }),
+  expect_contains(error_message([] {
+                    index_add(x32(), 0, i64({0}, {1}), zeros({1, 3}));
+                  }),
                   {"index_add", "[1, 3]", "[3, 2]"});
-  expect_contains(error_message([] { index_add(x32(), 0, i64({0, 1}, {2}), zeros({1, 2})); }),
+  expect_contains(error_message([] {
+                    index_add(x32(), 0, i64({0, 1}, {2}), zeros({1, 2}));
+                  }),
                   {"index_add", "[1, 2]", "[2]"});
 }
 
 TEST(IndexingErrors, MaskedFillOneHotEmbedding) {
   Tensor mask = zeros({4}, TensorOptions(DType::Bool));
-  expect_contains(error_message([&] { masked_fill(zeros({2, 3}), mask, 1); }),
+  expect_contains(error_message([&] {
+                    masked_fill(zeros({2, 3}), mask, 1);
+                  }),
                   {"masked_fill", "[4]", "[2, 3]"});
   EXPECT_THROW(masked_fill(zeros({2, 3}), zeros({3}), 1), TypeError);
-  expect_contains(error_message([] { masked_fill(zeros({3}), zeros({3}, TensorOptions(DType::Bool)),
-                                                 zeros({1})); }),
+  expect_contains(error_message([] {
+                    masked_fill(zeros({3}), zeros({3}, TensorOptions(DType::Bool)), zeros({1}));
+                  }),
                   {"masked_fill", "0-dimensional", "[1]"});
   expect_contains(error_message([] { one_hot(i64({0, -1}, {2})); }), {"one_hot", "-1"});
   expect_contains(error_message([] { one_hot(i64({0, 5}, {2}), 3); }), {"one_hot", "5", "3"});

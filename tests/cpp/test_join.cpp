@@ -31,7 +31,8 @@ std::string error_message(F&& f) {
 
 void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
   EXPECT_FALSE(msg.empty()) << "no error was thrown";
-  for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
+  for (const auto& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
 }
 
 std::vector<Shape> shapes_of(const std::vector<Tensor>& ts) {
@@ -123,8 +124,7 @@ TEST(Chunk, CeilDivision) {
             (std::vector<Shape>{{2}, {2}, {2}}));
   EXPECT_EQ(shapes_of(chunk(x, 5)).size(), 5u);
   EXPECT_EQ(shapes_of(chunk(x, 9)).size(), 5u);
-  EXPECT_EQ(shapes_of(chunk(zeros({2, 0}), 3, 1)),
-            (std::vector<Shape>{{2, 0}, {2, 0}, {2, 0}}));
+  EXPECT_EQ(shapes_of(chunk(zeros({2, 0}), 3, 1)), (std::vector<Shape>{{2, 0}, {2, 0}, {2, 0}}));
   std::vector<Tensor> rows = chunk(arange(6, TensorOptions(DType::Float32)).reshape({2, 3}), 2);
   expect_values(rows[1], {1, 3}, {3, 4, 5});
 }
@@ -138,11 +138,17 @@ TEST(SplitBackward, FlowsThroughViews) {
 
 TEST(JoinErrors, Cat) {
   EXPECT_THROW(cat({zeros({2, 3}), zeros({3, 4})}, 0), ValueError);
-  expect_contains(error_message([] { cat({zeros({2, 3}), zeros({3, 4})}, 0); }),
+  expect_contains(error_message([] {
+                    cat({zeros({2, 3}), zeros({3, 4})}, 0);
+                  }),
                   {"cat", "[2, 3]", "[3, 4]", "dimension 1"});
-  expect_contains(error_message([] { cat({zeros({2, 3}), zeros({2, 3, 1})}); }),
+  expect_contains(error_message([] {
+                    cat({zeros({2, 3}), zeros({2, 3, 1})});
+                  }),
                   {"cat", "[2, 3]", "[2, 3, 1]"});
-  expect_contains(error_message([] { cat({zeros({2, 3}), zeros({})}); }),
+  expect_contains(error_message([] {
+                    cat({zeros({2, 3}), zeros({})});
+                  }),
                   {"cat", "zero-dimensional"});
   expect_contains(error_message([] { cat({}); }), {"cat", "non-empty"});
   expect_contains(error_message([] { cat({zeros({2, 3})}, 2); }), {"cat", "dimension 2"});
@@ -150,12 +156,16 @@ TEST(JoinErrors, Cat) {
 
 TEST(JoinErrors, Stack) {
   EXPECT_THROW(stack({zeros({2, 3}), zeros({2, 4})}), ValueError);
-  expect_contains(error_message([] { stack({zeros({2, 3}), zeros({2, 4})}); }),
+  expect_contains(error_message([] {
+                    stack({zeros({2, 3}), zeros({2, 4})});
+                  }),
                   {"stack", "[2, 3]", "[2, 4]"});
 }
 
 TEST(JoinErrors, SplitAndChunk) {
-  expect_contains(error_message([] { split(zeros({4, 2}), std::vector<int64_t>{1, 2}); }),
+  expect_contains(error_message([] {
+                    split(zeros({4, 2}), std::vector<int64_t>{1, 2});
+                  }),
                   {"split", "[1, 2]", "4", "[4, 2]"});
   expect_contains(error_message([] { split(zeros({4}), 0); }), {"split", "split_size"});
   expect_contains(error_message([] { chunk(zeros({4}), 0); }), {"chunk", "0"});

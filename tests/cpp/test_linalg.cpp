@@ -37,7 +37,8 @@ std::string error_message(F&& f) {
 
 void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
   EXPECT_FALSE(msg.empty()) << "no error was thrown";
-  for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
+  for (const auto& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
 }
 
 // a [2, 3] = [[1, 2, 3], [4, 5, 6]], b [3, 2] = [[7, 8], [9, 10], [11, 12]]
@@ -138,10 +139,10 @@ TEST(Linalg, Float64AndHalfTypes) {
   EXPECT_EQ(rh.dtype(), DType::Float16);
   expect_values(rh, {2, 2}, want, 2e-3);
   // A transposed bf16 operand goes through the same widening path.
-  expect_values(matmul(a.to(DType::BFloat16).t(), b.to(DType::BFloat16)), {2, 2},
-                {0.1 * 1.5 + 0.3 * 0.25, 0.1 * -2 + 0.3 * 3, 0.2 * 1.5 + 0.4 * 0.25,
-                 0.2 * -2 + 0.4 * 3},
-                1e-2);
+  expect_values(
+      matmul(a.to(DType::BFloat16).t(), b.to(DType::BFloat16)), {2, 2},
+      {0.1 * 1.5 + 0.3 * 0.25, 0.1 * -2 + 0.3 * 3, 0.2 * 1.5 + 0.4 * 0.25, 0.2 * -2 + 0.4 * 3},
+      1e-2);
 }
 
 TEST(Linalg, Int64IsExact) {
@@ -214,21 +215,30 @@ TEST(LinalgErrors, BmmInnerMismatch) {
             "bmm: batch1 [2, 3, 4] and batch2 [2, 5, 6] have mismatched inner dimensions "
             "(4 vs 5)");
   EXPECT_THROW(bmm(zeros({2, 3, 4}), zeros({3, 4, 6})), ValueError);
-  expect_contains(error_message([] { bmm(zeros({2, 3, 4}), zeros({3, 4, 6})); }),
+  expect_contains(error_message([] {
+                    bmm(zeros({2, 3, 4}), zeros({3, 4, 6}));
+                  }),
                   {"bmm", "[2, 3, 4]", "[3, 4, 6]", "batch"});
-  expect_contains(error_message([] { bmm(zeros({3, 4}), zeros({4, 6})); }),
+  expect_contains(error_message([] {
+                    bmm(zeros({3, 4}), zeros({4, 6}));
+                  }),
                   {"bmm", "3-D", "[3, 4]", "[4, 6]"});
 }
 
 TEST(LinalgErrors, MmAndMatmulShapes) {
   EXPECT_THROW(mm(zeros({2, 3}), zeros({4, 5})), ValueError);
-  expect_contains(error_message([] { mm(zeros({2, 3}), zeros({4, 5})); }),
+  expect_contains(error_message([] {
+                    mm(zeros({2, 3}), zeros({4, 5}));
+                  }),
                   {"mm", "[2, 3]", "[4, 5]"});
-  expect_contains(error_message([] { matmul(zeros({2, 3}), zeros({4, 5})); }),
+  expect_contains(error_message([] {
+                    matmul(zeros({2, 3}), zeros({4, 5}));
+                  }),
                   {"matmul", "[2, 3]", "[4, 5]"});
-  expect_contains(error_message([] { matmul(zeros({3}), zeros({4})); }),
-                  {"matmul", "[3]", "[4]"});
-  expect_contains(error_message([] { matmul(zeros({2, 2, 3}), zeros({3, 3, 2})); }),
+  expect_contains(error_message([] { matmul(zeros({3}), zeros({4})); }), {"matmul", "[3]", "[4]"});
+  expect_contains(error_message([] {
+                    matmul(zeros({2, 2, 3}), zeros({3, 3, 2}));
+                  }),
                   {"matmul", "[2, 2, 3]", "[3, 3, 2]", "batch"});
   expect_contains(error_message([] { matmul(zeros({}), zeros({3})); }),
                   {"matmul", "1-D", "[]", "[3]"});
@@ -241,15 +251,19 @@ TEST(LinalgErrors, MatmulDtypes) {
               matmul(zeros({2, 2}), zeros({2, 2}, TensorOptions(DType::Float64)));
             }),
             "matmul: expected both operands to have the same dtype, got float32 and float64");
-  EXPECT_THROW(matmul(zeros({2, 2}, TensorOptions(DType::Bool)),
-                      zeros({2, 2}, TensorOptions(DType::Bool))),
-               TypeError);
+  EXPECT_THROW(
+      matmul(zeros({2, 2}, TensorOptions(DType::Bool)), zeros({2, 2}, TensorOptions(DType::Bool))),
+      TypeError);
 }
 
 TEST(LinalgErrors, Linear) {
-  expect_contains(error_message([] { linear(zeros({2, 3}), zeros({4, 5})); }),
+  expect_contains(error_message([] {
+                    linear(zeros({2, 3}), zeros({4, 5}));
+                  }),
                   {"linear", "[2, 3]", "[4, 5]", "3 vs 5"});
-  expect_contains(error_message([] { linear(zeros({2, 3}), zeros({4, 3}), zeros({5})); }),
+  expect_contains(error_message([] {
+                    linear(zeros({2, 3}), zeros({4, 3}), zeros({5}));
+                  }),
                   {"linear", "bias", "[5]", "[2, 4]"});
   EXPECT_THROW(linear(zeros({2, 3}), zeros({4, 3}, TensorOptions(DType::Float64))), TypeError);
 }

@@ -131,8 +131,9 @@ TEST(TypePromotion, FollowsPyTorch) {
   EXPECT_EQ((i64 + scalar_tensor(1.0, DType::Float64)).dtype(), DType::Float64);
   EXPECT_EQ((i64 / i64).dtype(), DType::Float32);  // true division
   expect_values(i64 / 2, {3}, {0, 0.5, 1});
-  expect_values(floor_divide(tensor(std::vector<int64_t>{-7, 7}), tensor(std::vector<int64_t>{2, -2})),
-                {2}, {-4, -4});
+  expect_values(
+      floor_divide(tensor(std::vector<int64_t>{-7, 7}), tensor(std::vector<int64_t>{2, -2})), {2},
+      {-4, -4});
   expect_values(remainder(tensor({-7.0, 7.0}), tensor({2.0, -2.0})), {2}, {1, -1});
   expect_values((b + b), {3}, {1, 1, 1});
   // float64 scalars keep their precision in float64 arithmetic

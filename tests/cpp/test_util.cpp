@@ -29,8 +29,8 @@ void expect_close(const Tensor& actual, const Tensor& expected, double atol, dou
                   const std::string& what) {
   ASSERT_TRUE(actual.defined()) << what;
   ASSERT_TRUE(expected.defined()) << what;
-  ASSERT_EQ(actual.shape(), expected.shape()) << what << ": shape " << shape_str(actual.shape())
-                                              << " vs " << shape_str(expected.shape());
+  ASSERT_EQ(actual.shape(), expected.shape())
+      << what << ": shape " << shape_str(actual.shape()) << " vs " << shape_str(expected.shape());
   std::vector<double> a = actual.to_vector(), e = expected.to_vector();
   int reported = 0;
   for (size_t i = 0; i < a.size(); ++i) {

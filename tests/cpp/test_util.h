@@ -23,19 +23,19 @@ bool cuda_available();
 
 // Expects `stmt` to throw a kiln::Error (or subclass `type`) whose message contains every one of
 // the given substrings.
-#define EXPECT_THROW_MSG(stmt, type, ...)                                                  \
-  do {                                                                                     \
-    bool thrown_ = false;                                                                  \
-    try {                                                                                  \
-      stmt;                                                                                \
-    } catch (const type& e_) {                                                             \
-      thrown_ = true;                                                                      \
-      for (const std::string& part_ : std::vector<std::string>{__VA_ARGS__})               \
-        EXPECT_NE(std::string(e_.what()).find(part_), std::string::npos)                   \
-            << "message \"" << e_.what() << "\" lacks \"" << part_ << "\"";               \
-    } catch (const std::exception& e_) {                                                   \
-      ADD_FAILURE() << "threw the wrong type: " << e_.what();                              \
-      thrown_ = true;                                                                      \
-    }                                                                                      \
-    EXPECT_TRUE(thrown_) << #stmt " did not throw";                                        \
+#define EXPECT_THROW_MSG(stmt, type, ...)                                    \
+  do {                                                                       \
+    bool thrown_ = false;                                                    \
+    try {                                                                    \
+      stmt;                                                                  \
+    } catch (const type& e_) {                                               \
+      thrown_ = true;                                                        \
+      for (const std::string& part_ : std::vector<std::string>{__VA_ARGS__}) \
+        EXPECT_NE(std::string(e_.what()).find(part_), std::string::npos)     \
+            << "message \"" << e_.what() << "\" lacks \"" << part_ << "\"";  \
+    } catch (const std::exception& e_) {                                     \
+      ADD_FAILURE() << "threw the wrong type: " << e_.what();                \
+      thrown_ = true;                                                        \
+    }                                                                        \
+    EXPECT_TRUE(thrown_) << #stmt " did not throw";                          \
   } while (0)
