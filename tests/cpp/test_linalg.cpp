@@ -7,38 +7,16 @@
 
 #include "kiln/autograd.h"
 #include "kiln/ops.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
+using namespace kiln::testing;
+
 Tensor f32(const std::vector<double>& v, const Shape& shape) { return tensor(v, shape); }
 Tensor f64(const std::vector<double>& v, const Shape& shape) {
   return tensor(v, shape, TensorOptions(DType::Float64));
-}
-
-void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& want,
-                   double tol = 1e-6) {
-  ASSERT_EQ(t.shape(), shape);
-  std::vector<double> got = t.to_vector();
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], tol * std::max(1.0, std::abs(want[i]))) << "element " << i;
-}
-
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
-  EXPECT_FALSE(msg.empty()) << "no error was thrown";
-  for (const auto& p : parts)
-    EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
 }
 
 // a [2, 3] = [[1, 2, 3], [4, 5, 6]], b [3, 2] = [[7, 8], [9, 10], [11, 12]]

@@ -11,30 +11,15 @@
 
 #include "kiln/autograd.h"
 #include "kiln/ops.h"
+#include "test_util.h"
 
 using namespace kiln;
+using namespace kiln::testing;
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
-                   double tol = 1e-6) {
-  ASSERT_EQ(t.shape(), shape) << "got shape " << shape_str(t.shape()) << ", expected "
-                              << shape_str(shape);
-  std::vector<double> v = t.to_vector();
-  ASSERT_EQ(v.size(), expected.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (std::isnan(expected[i])) {
-      EXPECT_TRUE(std::isnan(v[i])) << "element " << i << " is " << v[i] << ", expected NaN";
-    } else if (std::isinf(expected[i])) {
-      EXPECT_EQ(v[i], expected[i]) << "element " << i;
-    } else {
-      EXPECT_NEAR(v[i], expected[i], tol * (1 + std::abs(expected[i]))) << "element " << i;
-    }
-  }
-}
 
 // [[1, 2, 3], [4, 5, 6]]
 Tensor x23(DType dtype = DType::Float32) {

@@ -8,6 +8,7 @@ namespace kiln::testing {
 
 void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
                    double atol, double rtol) {
+  if (rtol < 0) rtol = atol;
   ASSERT_TRUE(t.defined());
   ASSERT_EQ(t.shape(), shape) << "shape " << shape_str(t.shape()) << " vs " << shape_str(shape);
   std::vector<double> v = t.to_vector();
@@ -23,6 +24,20 @@ void expect_values(const Tensor& t, const Shape& shape, const std::vector<double
     }
     EXPECT_NEAR(v[i], expected[i], atol + rtol * std::abs(expected[i])) << "element " << i;
   }
+}
+
+void expect_exact_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected) {
+  ASSERT_TRUE(t.defined());
+  ASSERT_EQ(t.shape(), shape) << "shape " << shape_str(t.shape()) << " vs " << shape_str(shape);
+  std::vector<double> v = t.to_vector();
+  ASSERT_EQ(v.size(), expected.size());
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_DOUBLE_EQ(v[i], expected[i]) << "element " << i;
+}
+
+void expect_contains(const std::string& msg, const std::vector<std::string>& parts) {
+  EXPECT_FALSE(msg.empty()) << "no error was thrown";
+  for (const auto& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << msg << "\nmissing: " << p;
 }
 
 void expect_close(const Tensor& actual, const Tensor& expected, double atol, double rtol,

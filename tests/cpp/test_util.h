@@ -9,9 +9,25 @@
 
 namespace kiln::testing {
 
-// Asserts shape and values (within atol + rtol * |expected|).
+// Asserts shape and values (within atol + rtol * |expected|; rtol defaults to atol). NaN and
+// infinities must match exactly.
 void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
-                   double atol = 1e-6, double rtol = 1e-6);
+                   double atol = 1e-6, double rtol = -1);
+// Asserts shape and values equal up to a few ulps (EXPECT_DOUBLE_EQ).
+void expect_exact_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected);
+
+// The message of the kiln::Error `f` throws, or "" when it throws none.
+template <class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+// Asserts that an error was thrown and that its message contains every part.
+void expect_contains(const std::string& msg, const std::vector<std::string>& parts);
 // Asserts that two tensors have equal shapes and close values.
 void expect_close(const Tensor& actual, const Tensor& expected, double atol, double rtol,
                   const std::string& what = "");
