@@ -420,6 +420,13 @@ const std::vector<OpCase>& op_table() {
   return table;
 }
 
+std::string op_row_name(const ::testing::TestParamInfo<size_t>& info) {
+  std::string n = op_table()[info.param].name;
+  for (char& ch : n)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return n;
+}
+
 std::vector<Tensor> make_inputs(const OpCase& c, DType dtype, Device device, uint64_t seed,
                                 bool non_contiguous) {
   manual_seed(seed);

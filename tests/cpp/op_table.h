@@ -2,6 +2,8 @@
 // The backend-ops table: every op with its inputs, how they are generated, and per-dtype
 // tolerances. The gradcheck test runs each differentiable row in float64; the backend test runs
 // each row in low precision against float64 on the CPU, and on CUDA against the CPU.
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,6 +34,9 @@ struct OpCase {
 };
 
 const std::vector<OpCase>& op_table();
+
+// A gtest-safe name for row `info.param` of the table (for INSTANTIATE_TEST_SUITE_P).
+std::string op_row_name(const ::testing::TestParamInfo<size_t>& info);
 
 // Inputs for a row: float64 values from a fixed seed, converted to `dtype` on `device`. With
 // `non_contiguous`, inputs of rank >= 1 are strided views (transposed or stepped) with the

@@ -84,15 +84,8 @@ TEST_P(BackendOps, CudaMatchesCpu) {
   }
 }
 
-std::string row_name(const ::testing::TestParamInfo<size_t>& info) {
-  std::string n = op_table()[info.param].name;
-  for (char& ch : n)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return n;
-}
-
 INSTANTIATE_TEST_SUITE_P(OpTable, BackendOps, ::testing::Range<size_t>(0, op_table().size()),
-                         row_name);
+                         op_row_name);
 
 }  // namespace
 }  // namespace kiln::testing

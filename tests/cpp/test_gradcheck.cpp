@@ -28,15 +28,8 @@ TEST_P(Gradcheck, FirstAndSecondOrder) {
   }
 }
 
-std::string row_name(const ::testing::TestParamInfo<size_t>& info) {
-  std::string n = op_table()[info.param].name;
-  for (char& ch : n)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return n;
-}
-
 INSTANTIATE_TEST_SUITE_P(OpTable, Gradcheck, ::testing::Range<size_t>(0, op_table().size()),
-                         row_name);
+                         op_row_name);
 
 // "Adding an op touches one line in the test table": every op with a kernel or a composite
 // definition has a row.
