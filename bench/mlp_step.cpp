@@ -35,8 +35,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < steps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
   std::printf("%.4f\n", ms[ms.size() / 2]);

@@ -20,13 +20,7 @@ struct CaptureTarget {
 Tensor conform(const Tensor& grad, const GradMeta& meta, const Node& producer) {
   Tensor g = grad;
   if (g.shape() != meta.shape) {
-    bool expandable = true;
-    try {
-      expandable = broadcast_shapes("backward", meta.shape, g.shape()) == g.shape();
-    } catch (const Error&) {
-      expandable = false;
-    }
-    KILN_CHECK(expandable && numel_of(meta.shape) > 0, producer.name(),
+    KILN_CHECK(broadcasts_to(meta.shape, g.shape()), producer.name(),
                " returned a gradient of shape ", shape_str(g.shape()), " for an input of shape ",
                shape_str(meta.shape));
     g = sum_to(g, meta.shape);
@@ -84,7 +78,8 @@ class GraphTask {
     }
   }
 
-  // For grad(): only nodes on a path to a captured input run.
+  // For grad(): a node runs only when one of its inputs leads to a captured input; captured
+  // nodes are reached (to read their gradient) but do not run unless they lead further.
   void mark_needed() {
     std::unordered_set<Node*> targets;
     for (const auto& c : captures_) targets.insert(c.node);
@@ -103,10 +98,11 @@ class GraphTask {
           }
           continue;
         }
-        bool need = targets.count(n) > 0;
+        bool run = false;
         for (const Edge& e : n->next_edges())
-          need = need || (e.valid() && needed_.count(e.fn.get()));
-        if (need) needed_.insert(n);
+          run = run || (e.valid() && (runs_.count(e.fn.get()) || targets.count(e.fn.get())));
+        if (run) runs_.insert(n);
+        if (run || targets.count(n)) needed_.insert(n);
         state[n] = 2;
         stack.pop_back();
       }
@@ -114,6 +110,7 @@ class GraphTask {
   }
 
   bool is_needed(Node* n) const { return accumulate_ || needed_.count(n) > 0; }
+  bool runs(Node* n) const { return accumulate_ || runs_.count(n) > 0; }
 
   void add_to_buffer(const Edge& e, const Tensor& g) {
     auto& buf = buffers_[e.fn.get()];
@@ -136,19 +133,11 @@ class GraphTask {
     for (size_t k = 0; k < captures_.size(); ++k) {
       if (captures_[k].node != node) continue;
       Tensor g = grads[size_t(captures_[k].input_nr)];
-      if (auto* acc = dynamic_cast<AccumulateGrad*>(node); acc && g.defined()) {
-        // A leaf's own hooks run on its gradient whether it is accumulated or returned.
-        if (auto* meta = acc->leaf()->autograd()) {
-          for (const auto& [id, hook] : meta->hooks) {
-            Tensor r = hook(g);
-            if (r.defined()) g = r;
-          }
-        }
-      }
+      if (auto* acc = dynamic_cast<AccumulateGrad*>(node); acc && g.defined())
+        g = acc->run_leaf_hooks(g);  // a leaf's hooks run whether it accumulates or not
       captured_[k] = g;
     }
-    if (!any_defined || !is_needed(node)) return;
-    if (!accumulate_ && dynamic_cast<AccumulateGrad*>(node)) return;
+    if (!any_defined || !runs(node)) return;
     for (size_t i = 0; i < grads.size(); ++i) {
       if (!grads[i].defined()) {
         const GradMeta& m = node->grad_meta()[i];
@@ -170,7 +159,8 @@ class GraphTask {
   bool keep_graph_, create_graph_, accumulate_;
   std::unordered_set<Node*> seen_;
   std::unordered_map<Node*, int> dependencies_;
-  std::unordered_set<Node*> needed_;
+  std::unordered_set<Node*> needed_;  // grad(): reached (runs_ plus the captured nodes)
+  std::unordered_set<Node*> runs_;    // grad(): executed
   std::unordered_map<Node*, std::vector<Tensor>> buffers_;
   std::vector<CaptureTarget> captures_;
   std::vector<Tensor> captured_;

@@ -56,7 +56,8 @@ class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
   std::vector<Tensor> apply(std::vector<Tensor> grads) override;
-  const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
+  // The leaf's tensor hooks applied to `grad` (also used by grad(), which does not accumulate).
+  Tensor run_leaf_hooks(Tensor grad) const;
 
  private:
   std::shared_ptr<TensorImpl> leaf_;

@@ -82,24 +82,31 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
   add_grad_meta({leaf_->shape(), leaf_->dtype(), leaf_->device()});
 }
 
-std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor> grads) {
-  Tensor g = grads.at(0);
-  auto& meta = leaf_->autograd_mut();
-  for (const auto& [id, hook] : meta.hooks) {
-    Tensor replaced = hook(g);
-    if (replaced.defined()) g = replaced;
+Tensor AccumulateGrad::run_leaf_hooks(Tensor grad) const {
+  if (const AutogradMeta* meta = leaf_->autograd()) {
+    for (const auto& [id, hook] : meta->hooks) {
+      Tensor replaced = hook(grad);
+      if (replaced.defined()) grad = replaced;
+    }
   }
+  return grad;
+}
+
+std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor> grads) {
+  Tensor g = run_leaf_hooks(std::move(grads.at(0)));
+  grads.clear();
   if (!g.defined()) return {};
+  auto& meta = leaf_->autograd_mut();
   if (GradMode::is_enabled()) {  // create_graph: .grad keeps the history of the gradient
     meta.grad = meta.grad ? add(Tensor(meta.grad), g).impl_ptr() : g.impl_ptr();
     return {};
   }
   if (!meta.grad) {
-    // Steal the buffer when nothing else refers to it; otherwise copy so that a later in-place
-    // accumulation cannot write into someone else's tensor.
-    bool sole_owner =
-        g.impl_ptr().use_count() <= 2 && g.impl()->storage().use_count() == 1 && g.is_contiguous();
-    meta.grad = sole_owner ? g.detach().impl_ptr() : g.detach().clone().impl_ptr();
+    // Take the buffer over when nothing else can see it (no other handle, no view); otherwise
+    // copy, so that a later in-place accumulation cannot write into someone else's tensor.
+    bool sole_owner = g.impl_ptr().use_count() == 1 && g.impl()->storage().use_count() == 1 &&
+                      g.is_contiguous() && !g.requires_grad();
+    meta.grad = sole_owner ? g.impl_ptr() : g.detach().clone().impl_ptr();
   } else {
     Tensor(meta.grad).add_(g);
   }

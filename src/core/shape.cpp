@@ -44,6 +44,34 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   return out;
 }
 
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const size_t lead = to.size() - from.size();
+  for (size_t i = 0; i < from.size(); ++i)
+    if (from[i] != to[lead + i] && from[i] != 1) return false;
+  return true;
+}
+
+int64_t checked_numel(const char* op, const Shape& shape) {
+  KILN_CHECK_VALUE(shape.size() <= kMaxTensorDims, op, ": ", shape.size(),
+                   " dimensions requested; tensors have at most ", kMaxTensorDims);
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    KILN_CHECK_VALUE(s >= 0, op, ": negative dimension in shape ", shape_str(shape));
+    KILN_CHECK_VALUE(!__builtin_mul_overflow(n, s, &n), op, ": shape ", shape_str(shape),
+                     " has too many elements");
+  }
+  return n;
+}
+
+int64_t wrap_dim(const char* op, int64_t dim, const Shape& shape) {
+  const int64_t nd = int64_t(shape.size()), n = std::max<int64_t>(nd, 1);
+  KILN_CHECK_VALUE(dim >= -n && dim < n, op, ": dimension ", dim, " is out of range for a ", nd,
+                   "-D tensor of shape ", shape_str(shape), " (expected in [", -n, ", ", n - 1,
+                   "])");
+  return dim < 0 ? dim + n : dim;
+}
+
 int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim) {
   int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1
   KILN_CHECK_VALUE(dim >= -n && dim < n, op, ": dimension ", dim, " is out of range for a ", ndim,

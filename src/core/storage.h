@@ -26,6 +26,10 @@ class Storage {
   Device device() const { return device_; }
   uint64_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+  // Set once a view of this storage recorded autograd history: an in-place op recording history
+  // on the storage would leave such a view's gradient stale, so it is refused.
+  bool has_views_with_history() const { return views_with_history_; }
+  void mark_view_with_history() { views_with_history_ = true; }
 
  private:
   void* data_;
@@ -33,6 +37,7 @@ class Storage {
   Device device_;
   Deleter deleter_;
   std::atomic<uint64_t> version_{0};
+  bool views_with_history_ = false;
 };
 
 }  // namespace kiln

@@ -21,8 +21,14 @@ const TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
 
 const Shape& Tensor::shape() const { return checked(impl_).shape(); }
 const Shape& Tensor::strides() const { return checked(impl_).strides(); }
-int64_t Tensor::size(int64_t d) const { return shape()[size_t(wrap_dim("size", d, dim()))]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[size_t(wrap_dim("stride", d, dim()))]; }
+int64_t Tensor::size(int64_t d) const {
+  KILN_CHECK_VALUE(dim() > 0, "size: a 0-d tensor has no dimension ", d);
+  return shape()[size_t(wrap_dim("size", d, shape()))];
+}
+int64_t Tensor::stride(int64_t d) const {
+  KILN_CHECK_VALUE(dim() > 0, "stride: a 0-d tensor has no dimension ", d);
+  return strides()[size_t(wrap_dim("stride", d, shape()))];
+}
 int64_t Tensor::dim() const { return int64_t(shape().size()); }
 int64_t Tensor::numel() const { return checked(impl_).numel(); }
 int64_t Tensor::storage_offset() const { return checked(impl_).offset(); }
@@ -194,10 +200,10 @@ Tensor operator+(const Tensor& a, Scalar b) { return add(a, wrapped_scalar(b, a.
 Tensor operator-(const Tensor& a, Scalar b) { return sub(a, wrapped_scalar(b, a.device())); }
 Tensor operator*(const Tensor& a, Scalar b) { return mul(a, wrapped_scalar(b, a.device())); }
 Tensor operator/(const Tensor& a, Scalar b) { return div(a, wrapped_scalar(b, a.device())); }
-Tensor operator+(Scalar a, const Tensor& b) { return add(scalar_tensor(a), b); }
-Tensor operator-(Scalar a, const Tensor& b) { return sub(scalar_tensor(a), b); }
-Tensor operator*(Scalar a, const Tensor& b) { return mul(scalar_tensor(a), b); }
-Tensor operator/(Scalar a, const Tensor& b) { return div(scalar_tensor(a), b); }
+Tensor operator+(Scalar a, const Tensor& b) { return add(wrapped_scalar(a, b.device()), b); }
+Tensor operator-(Scalar a, const Tensor& b) { return sub(wrapped_scalar(a, b.device()), b); }
+Tensor operator*(Scalar a, const Tensor& b) { return mul(wrapped_scalar(a, b.device()), b); }
+Tensor operator/(Scalar a, const Tensor& b) { return div(wrapped_scalar(a, b.device()), b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
 Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }

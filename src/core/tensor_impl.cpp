@@ -13,6 +13,8 @@ bool TensorImpl::is_contiguous() const {
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  KILN_CHECK_VALUE(shape.size() <= kMaxTensorDims, "view: ", shape.size(),
+                   " dimensions requested; tensors have at most ", kMaxTensorDims);
   auto impl = std::make_shared<TensorImpl>(base.impl()->storage(), std::move(shape),
                                            std::move(strides), offset, base.dtype());
   impl->set_view(true);

@@ -50,6 +50,7 @@ class TensorImpl {
   // are refused on views; see assign_inplace).
   bool is_view() const { return is_view_; }
   void set_view(bool v) { is_view_ = v; }
+  // A 0-d tensor made from a number in an expression; promotes like a Python number.
   bool is_wrapped_number() const { return wrapped_number_; }
   void set_wrapped_number(bool v) { wrapped_number_ = v; }
 

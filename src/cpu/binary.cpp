@@ -8,12 +8,35 @@
 namespace kiln::cpu {
 namespace {
 
+// Integer add/sub/mul wrap around on overflow (two's complement), like PyTorch; done in unsigned
+// arithmetic because signed overflow is undefined behaviour in C++.
+template <class A>
+A wrapping(A x, A y, char op) {
+  using U = std::make_unsigned_t<A>;
+  U r = op == '+' ? U(x) + U(y) : op == '-' ? U(x) - U(y) : U(U(x) * U(y));
+  return A(r);
+}
+
+// Python's floor division for floats (PyTorch's div_floor_floating): derived from fmod so that
+// floor_divide and remainder agree (a == b * floor_divide(a, b) + remainder(a, b)).
+template <class A>
+A floor_div_float(A a, A b) {
+  if (b == 0) return a / b;
+  A mod = std::fmod(a, b);
+  A div = (a - mod) / b;
+  if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;
+  if (div == 0) return std::copysign(A(0), a / b);
+  A floordiv = std::floor(div);
+  if (div - floordiv > A(0.5)) floordiv += 1;
+  return floordiv;
+}
+
 template <class A>
 A int_pow(A base, A exp) {  // exp >= 0, checked by the op
   A result = 1;
   while (exp > 0) {
-    if (exp & 1) result *= base;
-    base *= base;
+    if (exp & 1) result = wrapping(result, base, '*');
+    base = wrapping(base, base, '*');
     exp >>= 1;
   }
   return result;
@@ -25,11 +48,26 @@ void arithmetic(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
   auto run = [&](auto f) { map2<T, T, A>(a, b, out, f); };
   switch (op) {
     case OpId::Add:
-      return run([](A x, A y) { return x + y; });
+      return run([](A x, A y) {
+        if constexpr (std::is_integral_v<A>)
+          return wrapping(x, y, '+');
+        else
+          return x + y;
+      });
     case OpId::Sub:
-      return run([](A x, A y) { return x - y; });
+      return run([](A x, A y) {
+        if constexpr (std::is_integral_v<A>)
+          return wrapping(x, y, '-');
+        else
+          return x - y;
+      });
     case OpId::Mul:
-      return run([](A x, A y) { return x * y; });
+      return run([](A x, A y) {
+        if constexpr (std::is_integral_v<A>)
+          return wrapping(x, y, '*');
+        else
+          return x * y;
+      });
     case OpId::Div:
       return run([](A x, A y) { return x / y; });  // floating only (op promotes)
     case OpId::Minimum:
@@ -56,8 +94,9 @@ void arithmetic(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
     case OpId::FloorDivide:
       return run([](A x, A y) {
         if constexpr (std::is_floating_point_v<A>) {
-          return std::floor(x / y);
+          return floor_div_float(x, y);
         } else {
+          if (y == -1) return wrapping(A(0), x, '-');  // INT64_MIN / -1 would trap
           A q = x / y;
           return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
         }
@@ -68,6 +107,7 @@ void arithmetic(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) {
           A r = std::fmod(x, y);
           return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
         } else {
+          if (y == -1) return A(0);  // INT64_MIN % -1 would trap
           A r = x % y;
           return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
         }

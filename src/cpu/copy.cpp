@@ -1,5 +1,6 @@
 // Strided copies with dtype conversion, fill and arange.
 #include <cmath>
+#include <limits>
 
 #include "cpu/kernels.h"
 #include "cpu/map.h"
@@ -15,12 +16,14 @@ To convert(From v) {
   } else if constexpr (std::is_integral_v<From> && std::is_integral_v<To>) {
     return To(v);
   } else if constexpr (std::is_integral_v<To>) {
-    return To(double(v));  // float -> int truncates toward zero, like PyTorch
+    // float -> int truncates toward zero, through int64 so that negative values wrap into
+    // uint8 like PyTorch; out-of-range values saturate instead of being undefined.
+    double d = double(v);
+    if (!(d > -9.2233720368547758e18)) return To(std::numeric_limits<int64_t>::min());
+    if (!(d < 9.2233720368547758e18)) return To(std::numeric_limits<int64_t>::max());
+    return To(int64_t(d));
   } else if constexpr (std::is_same_v<To, Half> || std::is_same_v<To, BFloat16>) {
-    if constexpr (std::is_same_v<From, double>)
-      return To(float(v));
-    else
-      return To(float(v));
+    return To(float(v));
   } else {
     if constexpr (std::is_integral_v<From>)
       return To(v);

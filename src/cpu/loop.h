@@ -86,7 +86,7 @@ void for_each_strided(const std::array<const Tensor*, N>& ts, Inner&& inner) {
     end = rows * (tid + 1) / nthreads;
     if (begin < end) {
       // Multi-index of row `begin` over the outer dims.
-      std::vector<int64_t> idx(nd - 1, 0);
+      std::array<int64_t, kMaxTensorDims> idx{};  // on the stack: nothing here may throw
       int64_t r = begin;
       for (size_t d = nd - 1; d-- > 0;) {
         idx[d] = r % g.shape[d];

@@ -45,90 +45,136 @@ Tensor clone(const Tensor& x) {
 
 Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
 
+namespace {
+
+// Whether a result of dtype `from` may be written into a tensor of dtype `to` (PyTorch's
+// can_cast: no floating values into integers, no numbers into bool).
+bool can_cast(DType from, DType to) {
+  if (is_floating(from) && !is_floating(to)) return false;
+  return from == DType::Bool || to != DType::Bool;
+}
+
+// True when two elements of `t` share one memory location (an expanded dimension).
+bool has_aliased_elements(const Tensor& t) {
+  for (size_t d = 0; d < t.shape().size(); ++d)
+    if (t.shape()[d] > 1 && t.strides()[d] == 0) return true;
+  return false;
+}
+
+}  // namespace
+
 Tensor& assign_inplace(Tensor& self, const Tensor& value, const char* op) {
-  KILN_CHECK_VALUE(broadcast_shapes(op, self.shape(), value.shape()) == self.shape(), op,
-                   ": the result of shape ", shape_str(value.shape()),
-                   " does not fit in place into a tensor of shape ", shape_str(self.shape()));
-  const bool record_history = GradMode::is_enabled() && value.requires_grad();
-  if (GradMode::is_enabled() && self.requires_grad()) {
+  check_defined(op, {&self, &value});
+  KILN_CHECK_VALUE(broadcasts_to(value.shape(), self.shape()), op, ": the result of shape ",
+                   shape_str(value.shape()), " does not fit in place into a tensor of shape ",
+                   shape_str(self.shape()));
+  KILN_CHECK_TYPE(can_cast(value.dtype(), self.dtype()), op, ": the result type ",
+                  dtype_name(value.dtype()), " cannot be written into ", describe(self));
+  KILN_CHECK(!has_aliased_elements(self), op, ": several elements of the written-to tensor (",
+             describe(self), ", strides ", shape_str(self.strides()),
+             ") share one memory location; clone it first");
+  check_same_device(op, {&self, &value});
+  const bool grad_on = GradMode::is_enabled();
+  if (grad_on && self.requires_grad()) {
     KILN_CHECK(!self.is_leaf(), op, ": a leaf tensor that requires grad (", describe(self),
                ") cannot be modified in place; wrap the update in NoGradGuard");
   }
+  const bool record_history = grad_on && (value.requires_grad() || self.requires_grad());
   if (record_history) {
     KILN_CHECK(!self.impl()->is_view(), op,
                ": in-place operation on a view while recording gradients is not supported; "
-               "compute the result out of place instead (shape ",
-               shape_str(self.shape()), ")");
+               "compute the result out of place instead (",
+               describe(self), ")");
+    KILN_CHECK(!self.impl()->storage()->has_views_with_history(), op,
+               ": in-place operation on a tensor whose views record gradients is not "
+               "supported (their gradients would go stale); compute the result out of place "
+               "instead (",
+               describe(self), ")");
     KILN_CHECK_TYPE(is_floating(self.dtype()), op,
-                    ": cannot write a result that requires grad "
-                    "into a ",
-                    dtype_name(self.dtype()), " tensor");
+                    ": cannot write a result that requires grad into ", describe(self));
   }
-  check_same_device(op, {&self, &value});
-  Tensor src = value;
-  if (record_history && (src.shape() != self.shape() || src.dtype() != self.dtype()))
-    src = expand(src, self.shape()).to(self.dtype());
-  if (record_history && src.is_leaf()) src = clone(src);  // self needs a node of its own
-  backend_for(OpId::Copy, self.device()).copy(broadcast_view(src.detach(), self.shape()), self);
+
+  Tensor data = value.detach();
+  if (data.shares_storage(self)) data = data.clone();  // never read what is being written
+  backend_for(OpId::Copy, self.device()).copy(broadcast_view(data, self.shape()), self);
   self.impl()->storage()->bump_version();
-  if (record_history) {
-    auto& meta = self.impl()->autograd_mut();
-    meta.grad_fn = src.grad_fn();
-    meta.output_nr = src.output_nr();
+  if (!record_history) return self;
+
+  // Self gets a node of its own. It passes the gradient to `value` (which was computed from a
+  // clone of the old self, see inplace_operands), or, when a constant overwrote self, sends
+  // zero to the old history, like PyTorch's fill_.
+  if (value.requires_grad()) {
+    record("CopyBackwards", {value}, {self},
+           [](FunctionNode&, const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
+  } else {
+    Tensor old(self.impl()->shallow_copy());
+    auto& meta = old.impl()->autograd_mut();
+    meta.grad_fn = self.grad_fn();
+    meta.output_nr = self.output_nr();
+    record("FillBackward0", {old}, {self}, [](FunctionNode&, const std::vector<Tensor>& g) {
+      return std::vector<Tensor>{zeros_like(g[0])};
+    });
   }
   return self;
 }
 
 namespace {
-// The input an in-place op computes from: a differentiable clone when history is recorded, so
-// the graph keeps the pre-modification values (see assign_inplace).
-Tensor inplace_source(const Tensor& self, std::initializer_list<const Tensor*> others) {
-  bool rec = GradMode::is_enabled() && self.requires_grad();
-  for (const Tensor* o : others) rec = rec || should_record({o});
-  return rec ? clone(self) : self;
+// The operands an in-place op computes from. When history is recorded, self is replaced by a
+// differentiable clone, so the graph keeps the values from before the write; an operand that
+// shares self's storage is cloned too, so that no saved tensor is overwritten.
+std::pair<Tensor, Tensor> inplace_operands(const Tensor& self, const Tensor& other = Tensor()) {
+  bool rec = GradMode::is_enabled() && (self.requires_grad() || should_record({&other}));
+  if (!rec) return {self, other};
+  Tensor o = other.defined() && other.shares_storage(self) ? clone(other) : other;
+  return {clone(self), o};
 }
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& o, Scalar alpha) {
-  return assign_inplace(*this, add(inplace_source(*this, {&o}), o, alpha), "add_");
+  auto [base, other] = inplace_operands(*this, o);
+  return assign_inplace(*this, add(base, other, alpha), "add_");
 }
 Tensor& Tensor::add_(Scalar o) { return add_(wrapped_scalar(o, device())); }
 Tensor& Tensor::sub_(const Tensor& o, Scalar alpha) {
-  return assign_inplace(*this, sub(inplace_source(*this, {&o}), o, alpha), "sub_");
+  auto [base, other] = inplace_operands(*this, o);
+  return assign_inplace(*this, sub(base, other, alpha), "sub_");
 }
 Tensor& Tensor::sub_(Scalar o) { return sub_(wrapped_scalar(o, device())); }
 Tensor& Tensor::mul_(const Tensor& o) {
-  return assign_inplace(*this, mul(inplace_source(*this, {&o}), o), "mul_");
+  auto [base, other] = inplace_operands(*this, o);
+  return assign_inplace(*this, mul(base, other), "mul_");
 }
 Tensor& Tensor::mul_(Scalar o) { return mul_(wrapped_scalar(o, device())); }
 Tensor& Tensor::div_(const Tensor& o) {
-  return assign_inplace(*this, div(inplace_source(*this, {&o}), o), "div_");
+  auto [base, other] = inplace_operands(*this, o);
+  return assign_inplace(*this, div(base, other), "div_");
 }
 Tensor& Tensor::div_(Scalar o) { return div_(wrapped_scalar(o, device())); }
 Tensor& Tensor::pow_(Scalar e) {
-  return assign_inplace(*this, kiln::pow(inplace_source(*this, {}), e), "pow_");
+  return assign_inplace(*this, kiln::pow(inplace_operands(*this).first, e), "pow_");
 }
-Tensor& Tensor::neg_() { return assign_inplace(*this, neg(inplace_source(*this, {})), "neg_"); }
+Tensor& Tensor::neg_() { return assign_inplace(*this, neg(inplace_operands(*this).first), "neg_"); }
 Tensor& Tensor::exp_() {
-  return assign_inplace(*this, kiln::exp(inplace_source(*this, {})), "exp_");
+  return assign_inplace(*this, kiln::exp(inplace_operands(*this).first), "exp_");
 }
 Tensor& Tensor::sqrt_() {
-  return assign_inplace(*this, kiln::sqrt(inplace_source(*this, {})), "sqrt_");
+  return assign_inplace(*this, kiln::sqrt(inplace_operands(*this).first), "sqrt_");
 }
 Tensor& Tensor::relu_() {
-  return assign_inplace(*this, kiln::relu(inplace_source(*this, {})), "relu_");
+  return assign_inplace(*this, kiln::relu(inplace_operands(*this).first), "relu_");
 }
 Tensor& Tensor::sigmoid_() {
-  return assign_inplace(*this, kiln::sigmoid(inplace_source(*this, {})), "sigmoid_");
+  return assign_inplace(*this, kiln::sigmoid(inplace_operands(*this).first), "sigmoid_");
 }
 Tensor& Tensor::tanh_() {
-  return assign_inplace(*this, kiln::tanh(inplace_source(*this, {})), "tanh_");
+  return assign_inplace(*this, kiln::tanh(inplace_operands(*this).first), "tanh_");
 }
 Tensor& Tensor::clamp_(std::optional<double> lo, std::optional<double> hi) {
-  return assign_inplace(*this, clamp(inplace_source(*this, {}), lo, hi), "clamp_");
+  return assign_inplace(*this, clamp(inplace_operands(*this).first, lo, hi), "clamp_");
 }
 Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar value) {
-  return assign_inplace(*this, masked_fill(inplace_source(*this, {}), mask, value), "masked_fill_");
+  return assign_inplace(*this, masked_fill(inplace_operands(*this).first, mask, value),
+                        "masked_fill_");
 }
 Tensor& Tensor::zero_() { return fill_(0); }
 Tensor& Tensor::fill_(Scalar value) {

@@ -10,15 +10,13 @@ Tensor finish(Tensor t, const TensorOptions& opt) {
   if (opt.requires_grad) t.requires_grad_(true);
   return t;
 }
-void check_shape(const char* op, const Shape& shape) {
-  for (int64_t s : shape)
-    KILN_CHECK_VALUE(s >= 0, op, ": negative dimension in shape ", shape_str(shape));
-}
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions opt) {
-  check_shape("empty", shape);
-  size_t nbytes = size_t(numel_of(shape)) * element_size(opt.dtype);
+  const int64_t n = checked_numel("empty", shape);
+  size_t nbytes = 0;
+  KILN_CHECK_VALUE(!__builtin_mul_overflow(size_t(n), element_size(opt.dtype), &nbytes),
+                   "empty: shape ", shape_str(shape), " is too large");
   auto storage = backend(opt.device).allocate(nbytes, opt.device);
   auto impl = std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0,
                                            opt.dtype);
@@ -27,7 +25,7 @@ Tensor empty(const Shape& shape, TensorOptions opt) {
 
 Tensor full(const Shape& shape, Scalar value, std::optional<DType> dtype, Device device) {
   Tensor t = empty(shape, TensorOptions(dtype.value_or(value.default_dtype()), device));
-  backend(device).fill(t, value);
+  backend_for(OpId::Fill, device).fill(t, value);
   return t;
 }
 
@@ -72,8 +70,9 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
   // PyTorch fills the second half backwards from `end` so the last value is exact.
   if (steps > 1) {
     Tensor tail = empty({steps - steps / 2}, TensorOptions(opt.dtype, opt.device));
-    backend(opt.device).arange(tail, end - step * double(steps - steps / 2 - 1), step);
-    backend(opt.device).copy(tail, t.narrow(0, steps / 2, steps - steps / 2));
+    backend_for(OpId::Arange, opt.device)
+        .arange(tail, end - step * double(steps - steps / 2 - 1), step);
+    backend_for(OpId::Copy, opt.device).copy(tail, t.narrow(0, steps / 2, steps - steps / 2));
   }
   return finish(t, opt);
 }
@@ -85,7 +84,7 @@ Tensor eye(int64_t n, std::optional<int64_t> m_opt, TensorOptions opt) {
   int64_t d = std::min(n, m);
   if (d > 0) {
     Tensor diag = make_view(t, {d}, {m + 1}, 0);
-    backend(opt.device).fill(diag, 1);
+    backend_for(OpId::Fill, opt.device).fill(diag, 1);
   }
   return finish(t, opt);
 }
@@ -102,7 +101,7 @@ Tensor from_data(const std::vector<V>& data, const Shape& shape_in, TensorOption
                                 [holder](void*) mutable { holder.reset(); });
   Tensor src_t(std::make_shared<TensorImpl>(storage, shape, contiguous_strides(shape), 0, src));
   Tensor out = empty(shape, TensorOptions(opt.dtype, opt.device));
-  backend(opt.device).copy(src_t, out);
+  backend_for(OpId::Copy, opt.device).copy(src_t, out);
   return finish(out, opt);
 }
 }  // namespace

@@ -201,14 +201,8 @@ void check_mask(const char* op, const Tensor& x, const Tensor& mask) {
   check_defined(op, {&x, &mask});
   check_same_device(op, {&x, &mask});
   KILN_CHECK_TYPE(mask.dtype() == DType::Bool, op, ": expected a bool mask, got ", describe(mask));
-  bool fits = false;
-  try {
-    fits = broadcast_shapes(op, mask.shape(), x.shape()) == x.shape();
-  } catch (const ValueError&) {
-    fits = false;
-  }
-  KILN_CHECK_VALUE(fits, op, ": mask ", shape_str(mask.shape()), " is not broadcastable to input ",
-                   shape_str(x.shape()));
+  KILN_CHECK_VALUE(broadcasts_to(mask.shape(), x.shape()), op, ": mask ", shape_str(mask.shape()),
+                   " is not broadcastable to input ", shape_str(x.shape()));
 }
 
 }  // namespace
@@ -236,6 +230,8 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   KILN_CHECK_TYPE(source.dtype() == x.dtype(),
                   "index_add: expected source and input to have the same dtype, got ",
                   dtype_name(source.dtype()), " and ", dtype_name(x.dtype()));
+  KILN_CHECK_TYPE(is_floating(x.dtype()) || !alpha.is_floating(),
+                  "index_add: a floating alpha cannot scale an integer tensor (", describe(x), ")");
   Tensor x1 = at_least_1d(x), s1 = at_least_1d(source);
   dim = wrap_dim("index_add", dim, x1.dim());
   KILN_CHECK_VALUE(s1.dim() == x1.dim(), "index_add: source ", shape_str(source.shape()),

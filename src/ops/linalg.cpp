@@ -172,14 +172,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : "");
   Tensor out = matmul(x, transpose(weight, 0, 1));
   if (!bias.defined()) return out;
-  bool fits = false;
-  try {
-    fits = broadcast_shapes("linear", bias.shape(), out.shape()) == out.shape();
-  } catch (const ValueError&) {
-    fits = false;
-  }
-  KILN_CHECK_VALUE(fits, "linear: bias ", shape_str(bias.shape()),
-                   " does not broadcast to the output ", shape_str(out.shape()));
+  KILN_CHECK_VALUE(broadcasts_to(bias.shape(), out.shape()), "linear: bias ",
+                   shape_str(bias.shape()), " does not broadcast to the output ",
+                   shape_str(out.shape()));
   return add(out, bias);
 }
 

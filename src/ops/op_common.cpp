@@ -11,7 +11,7 @@ Tensor wrapped_scalar(Scalar value, Device device) {
              : value.kind() == Scalar::Kind::Int ? DType::Int64
                                                  : DType::Bool;
   Tensor t = empty({}, TensorOptions(dt, device));
-  backend(device).fill(t, value);
+  backend_for(OpId::Fill, device).fill(t, value);
   t.impl()->set_wrapped_number(true);
   return t;
 }

@@ -33,7 +33,8 @@ Tensor random_fill(OpId op, const Shape& shape, TensorOptions opt, OpParams p, b
 }  // namespace
 
 Tensor rand(const Shape& shape, TensorOptions opt) {
-  check_floating("rand", empty({0}, TensorOptions(opt.dtype)));
+  KILN_CHECK_TYPE(is_floating(opt.dtype), "rand: expected a floating point dtype, got ",
+                  dtype_name(opt.dtype));
   OpParams p;
   p.a = 0;
   p.b = 1;
@@ -41,7 +42,8 @@ Tensor rand(const Shape& shape, TensorOptions opt) {
 }
 
 Tensor randn(const Shape& shape, TensorOptions opt) {
-  check_floating("randn", empty({0}, TensorOptions(opt.dtype)));
+  KILN_CHECK_TYPE(is_floating(opt.dtype), "randn: expected a floating point dtype, got ",
+                  dtype_name(opt.dtype));
   OpParams p;
   p.a = 0;
   p.b = 1;
@@ -50,6 +52,10 @@ Tensor randn(const Shape& shape, TensorOptions opt) {
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opt) {
   KILN_CHECK_VALUE(low < high, "randint: expected low < high, got low=", low, " high=", high);
+  // The bounds travel to the kernels as doubles: keep them exact.
+  constexpr int64_t kExact = int64_t(1) << 53;
+  KILN_CHECK_VALUE(low >= -kExact && high <= kExact,
+                   "randint: bounds beyond +-2^53 are not supported, got [", low, ", ", high, ")");
   OpParams p;
   p.a = double(low);
   p.b = double(high);

@@ -13,15 +13,6 @@ namespace {
 
 bool is_half(DType t) { return t == DType::Float16 || t == DType::BFloat16; }
 
-// Wraps a possibly negative dim, naming the op and the input's shape when it is out of range.
-int64_t checked_dim(const char* op, int64_t dim, const Tensor& x) {
-  const int64_t nd = x.dim(), n = std::max<int64_t>(nd, 1);  // a 0-d tensor takes 0 and -1
-  KILN_CHECK_VALUE(dim >= -n && dim < n, op, ": dimension ", dim, " is out of range for a ", nd,
-                   "-D tensor of shape ", shape_str(x.shape()), " (expected in [", -n, ", ", n - 1,
-                   "])");
-  return wrap_dim(op, dim, nd);
-}
-
 // The dims an op reduces over: wrapped, sorted and unique; an empty list means all of them.
 // A 0-d tensor accepts 0 and -1, and its list is empty (it reduces to itself).
 std::vector<int64_t> reduce_dims(const char* op, const Tensor& x,
@@ -32,7 +23,7 @@ std::vector<int64_t> reduce_dims(const char* op, const Tensor& x,
     return out;
   }
   for (int64_t d : dims) {
-    const int64_t w = checked_dim(op, d, x);
+    const int64_t w = wrap_dim(op, d, x.shape());
     KILN_CHECK_VALUE(std::find(out.begin(), out.end(), w) == out.end(), op, ": dimension ", w,
                      " appears more than once in the list of dims ", shape_str(dims),
                      " (input shape ", shape_str(x.shape()), ")");
@@ -156,7 +147,7 @@ Tensor extremum(OpId op, const char* name, const char* node, const Tensor& x,
 std::pair<Tensor, Tensor> extremum_dim(OpId op, const char* name, const char* node, const Tensor& x,
                                        int64_t dim, bool keepdim) {
   check_defined(name, {&x});
-  const int64_t d = checked_dim(name, dim, x);
+  const int64_t d = wrap_dim(name, dim, x.shape());
   if (x.dim() == 0) return extremum_dim(op, name, node, reshape(x, {1}), 0, false);
   const std::vector<int64_t> dims{d};
   check_nonempty(name, x, dims);

@@ -15,11 +15,7 @@ Tensor softmax_op(OpId op, const char* node, const Tensor& x, int64_t dim) {
   check_defined(name, {&x});
   KILN_CHECK_TYPE(is_floating(x.dtype()), name, ": expected a floating point tensor, got ",
                   dtype_name(x.dtype()), " (input shape ", shape_str(x.shape()), ")");
-  const int64_t nd = x.dim(), n = std::max<int64_t>(nd, 1);  // a 0-d tensor takes 0 and -1
-  KILN_CHECK_VALUE(dim >= -n && dim < n, name, ": dimension ", dim, " is out of range for a ", nd,
-                   "-D tensor of shape ", shape_str(x.shape()), " (expected in [", -n, ", ", n - 1,
-                   "])");
-  const int64_t d = wrap_dim(name, dim, nd);
+  const int64_t d = wrap_dim(name, dim, x.shape());
   Tensor out = empty(x.shape(), TensorOptions(x.dtype(), x.device()));
   backend_for(op, x.device()).softmax(op, x, d, out);
   if (should_record({&x})) {

@@ -10,7 +10,10 @@ namespace kiln {
 namespace {
 
 Tensor record_view(const char* name, const Tensor& x, Tensor out, FunctionNode::Backward bw) {
-  if (should_record({&x})) record(name, {x}, {out}, std::move(bw));
+  if (should_record({&x})) {
+    record(name, {x}, {out}, std::move(bw));
+    out.impl()->storage()->mark_view_with_history();
+  }
   return out;
 }
 
@@ -88,7 +91,7 @@ Tensor slice_backward(const Tensor& g, const Shape& in_shape, int64_t dim, int64
         return s;
       }(),
       start * out.strides()[size_t(dim)]);
-  backend(g.device()).copy(g, window);
+  backend_for(OpId::Copy, g.device()).copy(g, window);
   if (should_record({&g})) {
     int64_t len = g.shape()[size_t(dim)];
     record(
@@ -145,9 +148,9 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
   check_defined("transpose", {&x});
+  d0 = wrap_dim("transpose", d0, x.shape());
+  d1 = wrap_dim("transpose", d1, x.shape());
   if (x.dim() == 0) return x;
-  d0 = wrap_dim("transpose", d0, x.dim());
-  d1 = wrap_dim("transpose", d1, x.dim());
   std::vector<int64_t> dims(size_t(x.dim()));
   std::iota(dims.begin(), dims.end(), 0);
   std::swap(dims[size_t(d0)], dims[size_t(d1)]);
@@ -227,6 +230,7 @@ Tensor expand(const Tensor& x, const Shape& shape_in) {
     }
     int64_t have = x.shape()[i - lead];
     if (shape[i] == -1) shape[i] = have;
+    KILN_CHECK_VALUE(shape[i] >= 0, "expand: invalid size ", shape[i], " in ", shape_str(shape_in));
     KILN_CHECK_VALUE(have == shape[i] || have == 1, "expand: the input of shape ",
                      shape_str(x.shape()), " cannot be expanded to ", shape_str(shape_in),
                      " (dimension ", i, ": ", have, " vs ", shape[i], ")");
