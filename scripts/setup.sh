@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libspdlog-dev libgtest-dev libgmock-dev
-  libopenblas-dev libomp-dev libopenmpi-dev openmpi-bin
+  libopenblas-dev libopenblas-openmp-dev libomp-dev libopenmpi-dev openmpi-bin
   python3 python3-dev python3-numpy python3-pytest python3-torch python3-pip
   zlib1g-dev
 )
