@@ -1,12 +1,16 @@
 #pragma once
 // Kiln: the umbrella header.
 #include "kiln/autograd.h"
+#include "kiln/data/data.h"
 #include "kiln/device.h"
 #include "kiln/dtype.h"
 #include "kiln/error.h"
 #include "kiln/gradcheck.h"
+#include "kiln/io/safetensors.h"
 #include "kiln/log.h"
+#include "kiln/nn/nn.h"
 #include "kiln/ops.h"
+#include "kiln/optim/optim.h"
 #include "kiln/random.h"
 #include "kiln/scalar.h"
 #include "kiln/shape.h"

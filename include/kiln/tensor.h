@@ -72,6 +72,11 @@ class Tensor {
   bool is_leaf() const;
   Tensor grad() const;
   void set_grad(const Tensor& g);
+  // Replaces this tensor's data (storage, shape, strides, offset, dtype) with `other`'s while
+  // keeping the handle and its autograd state (requires_grad, .grad, hooks), like PyTorch's
+  // `x.data = other`. Module::to uses it so that parameter handles held by layers and optimizers
+  // stay valid. The version counter lives on the storage, so it is `other`'s from now on.
+  void set_data(const Tensor& other);
   std::shared_ptr<Node> grad_fn() const;
   int output_nr() const;
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,

@@ -101,6 +101,15 @@ void Tensor::set_grad(const Tensor& g) {
   impl_->autograd_mut().grad = g.impl_ptr();
 }
 
+void Tensor::set_data(const Tensor& other) {
+  checked(impl_);
+  KILN_CHECK(other.defined(), "set_data: the new data is an undefined tensor");
+  KILN_CHECK_TYPE(!requires_grad() || is_floating(other.dtype()),
+                  "set_data: a tensor that requires grad needs floating point data, got ",
+                  dtype_name(other.dtype()));
+  impl_->set_data(*other.impl_);
+}
+
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
   autograd::backward({*this},
                      gradient.defined() ? std::vector<Tensor>{gradient} : std::vector<Tensor>{},

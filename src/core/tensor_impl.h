@@ -67,6 +67,22 @@ class TensorImpl {
     return autograd_ ? autograd_->grad_fn : kNone;
   }
 
+  // Takes `other`'s storage and geometry, keeping this impl's autograd state (Tensor::set_data).
+  // A cached gradient accumulator expects the old shape/dtype/device (it would cast new
+  // gradients back), so it is dropped when those change; graphs built before keep theirs.
+  void set_data(const TensorImpl& other) {
+    if (autograd_ &&
+        (other.shape_ != shape_ || other.dtype_ != dtype_ || other.device() != device())) {
+      autograd_->grad_accumulator.reset();
+    }
+    storage_ = other.storage_;
+    shape_ = other.shape_;
+    strides_ = other.strides_;
+    offset_ = other.offset_;
+    dtype_ = other.dtype_;
+    is_view_ = other.is_view_;
+  }
+
   // Same storage, shape, strides and offset; no autograd state.
   std::shared_ptr<TensorImpl> shallow_copy() const {
     return std::make_shared<TensorImpl>(storage_, shape_, strides_, offset_, dtype_);
