@@ -19,23 +19,33 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
+install_debian_packages() {
+  local SUDO=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=(sudo)
+    else
+      echo "setup: missing packages (${missing[*]}) and not root, no sudo: install them yourself" >&2
+      exit 1
+    fi
+  fi
+  echo "setup: installing ${missing[*]}"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}"
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  install_debian_packages
 fi
 
-SUDO=()
-if [[ "$(id -u)" -ne 0 ]]; then
-  if command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-  else
-    echo "setup: missing packages (${missing[*]}) and not root, no sudo: install them yourself" >&2
-    exit 1
-  fi
+# The safetensors package from PyPI, for the checkpoint round-trip test (Debian has no package
+# for it). Installed into the project's .cache, not into the system; best effort: without it
+# that one test skips with a message.
+PYDEPS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/pydeps"
+if [[ ! -d "$PYDEPS/safetensors" ]]; then
+  /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --target "$PYDEPS" \
+    safetensors 2>/dev/null || echo "setup: could not install safetensors from PyPI (its test will skip)"
 fi
-
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-  "${missing[@]}"

@@ -20,6 +20,8 @@ scripts/build.sh "$@" || { echo "test: build failed" >&2; exit 1; }
 failed=()
 
 echo "=== C++ tests (ctest)"
+# Python packages setup.sh fetched from PyPI (safetensors, for the checkpoint round trip).
+export PYTHONPATH="$ROOT/.cache/pydeps${PYTHONPATH:+:$PYTHONPATH}"
 ctest --test-dir build --output-on-failure -j2 || failed+=("ctest")
 
 if [[ -d tests/python ]] && [[ -n "$(find tests/python -name 'test_*.py' -print -quit)" ]]; then

@@ -170,6 +170,12 @@ int run_train(int argc, char** argv) {
     train_usage();
     return 0;
   }
+  // Installed first: a Ctrl-C while the data loads still ends in a checkpoint, not a kill.
+  interrupted.store(false);
+  struct RestoreHandler {
+    void (*previous)(int);
+    ~RestoreHandler() { std::signal(SIGINT, previous); }
+  } restore{std::signal(SIGINT, on_sigint)};
   Args args(argc, argv, 2, kOptions, {});
   KILN_CHECK_VALUE(args.positionals().size() <= 1, "train: expected one model name, got ",
                    args.positionals().size());
@@ -225,8 +231,6 @@ int run_train(int argc, char** argv) {
                              .c_str()
                        : "");
   std::fflush(stdout);  // before the progress bar on stderr
-  interrupted.store(false);
-  auto previous_handler = std::signal(SIGINT, on_sigint);
   const auto start = std::chrono::steady_clock::now();
   int64_t samples = 0, steps_here = 0;
   model->train();
@@ -238,6 +242,7 @@ int run_train(int argc, char** argv) {
     const double epoch_lr = opt->param_groups()[0].options.lr();
     for (auto it = loader.begin(); it != loader.end(); ++it) {
       if (it.batch_index() < run.batch) continue;  // resuming mid-epoch
+      if (interrupted.load()) break;
       const data::Example& b = *it;
       Tensor logits = (*model)(b.input.to(device));
       Tensor target = b.target.to(device);
@@ -258,16 +263,15 @@ int run_train(int argc, char** argv) {
       bar.update(run.batch, run.loss_sum / double(run.seen), double(run.correct) / double(run.seen),
                  epoch_samples);
       if (++steps_here == stop_after) interrupted.store(true);
-      if (interrupted.load()) {
-        save_checkpoint(ckpt_path, *model, *opt, sched.get(), run);
-        std::fprintf(stderr,
-                     "\ninterrupted: checkpoint saved to %s (epoch %lld, batch %lld); "
-                     "continue with --resume %s\n",
-                     ckpt_path.c_str(), static_cast<long long>(run.epoch + 1),
-                     static_cast<long long>(run.batch), ckpt_path.c_str());
-        std::signal(SIGINT, previous_handler);
-        return 130;
-      }
+    }
+    if (interrupted.load()) {
+      save_checkpoint(ckpt_path, *model, *opt, sched.get(), run);
+      std::fprintf(stderr,
+                   "\ninterrupted: checkpoint saved to %s (epoch %lld, batch %lld); "
+                   "continue with --resume %s\n",
+                   ckpt_path.c_str(), static_cast<long long>(run.epoch + 1),
+                   static_cast<long long>(run.batch), ckpt_path.c_str());
+      return 130;
     }
     if (sched && !per_batch) sched->step();
     Evaluation test = evaluate(*model, data.test, device);
@@ -291,7 +295,6 @@ int run_train(int argc, char** argv) {
     next.batch = 0;
     save_checkpoint(ckpt_path, *model, *opt, sched.get(), next);
   }
-  std::signal(SIGINT, previous_handler);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double rate = seconds > 0 ? double(samples) / seconds : 0.0;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -13,60 +14,84 @@
 namespace kiln::io {
 
 namespace {
-[[noreturn]] void fail(const std::string& what, const std::string& path) {
-  throw Error(what + " '" + path + "': " + std::strerror(errno));
+
+[[noreturn]] void fail(const char* op, const std::string& path, const std::string& step, int err) {
+  throw Error(detail::concat(op, ": cannot write '", path, "': ", step, ": ", std::strerror(err)));
 }
 
-std::string parent_dir(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
+// Writes all of `chunk` to fd; false with errno set on failure.
+bool write_all(int fd, std::string_view chunk) {
+  const char* data = chunk.data();
+  size_t n = chunk.size();
+  while (n > 0) {
+    const ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += w;
+    n -= size_t(w);
+  }
+  return true;
 }
+
 }  // namespace
 
-void write_file_atomically(const std::string& path, std::string_view bytes) {
+void write_file_atomically(const std::string& path,
+                           const std::function<void(const ChunkWriter& write)>& produce,
+                           const char* op) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create", tmp);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int saved = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = saved;
-      fail("cannot write", tmp);
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int saved = errno;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) fail(op, path, "creating '" + tmp + "'", errno);
+  auto abandon = [&](const std::string& step, int err) {
+    ::close(fd);
     ::unlink(tmp.c_str());
-    errno = saved;
-    fail("cannot flush", tmp);
+    fail(op, path, step, err);
+  };
+  try {
+    produce([&](std::string_view chunk) {
+      if (!write_all(fd, chunk)) fail(op, path, "writing '" + tmp + "'", errno);
+    });
+  } catch (...) {  // a failed write, or the producer's own error
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::fsync(fd) != 0) abandon("flushing '" + tmp + "' to disk", errno);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(op, path, "closing '" + tmp + "'", err);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int saved = errno;
+    const int err = errno;
     ::unlink(tmp.c_str());
-    errno = saved;
-    fail("cannot rename a temporary file onto", path);
+    fail(op, path, "renaming '" + tmp + "' over it", err);
   }
-  // The rename itself must reach the disk too.
-  int dir = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
+  // Make the rename itself durable. The new file is in place already, so a failure here is
+  // reported but leaves a complete file.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) fail(op, path, "opening its directory '" + dir + "' to flush it", errno);
+  if (::fsync(dfd) != 0 && errno != EINVAL) {  // EINVAL: the filesystem cannot sync directories
+    const int err = errno;
+    ::close(dfd);
+    fail(op, path, "flushing its directory '" + dir + "'", err);
   }
+  ::close(dfd);
+}
+
+void write_file_atomically(const std::string& path, std::string_view bytes, const char* op) {
+  write_file_atomically(path, [bytes](const ChunkWriter& write) { write(bytes); }, op);
 }
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open", path);
+  if (!in) throw Error("cannot open '" + path + "': " + std::strerror(errno));
   std::ostringstream os;
   os << in.rdbuf();
-  if (in.bad()) fail("cannot read", path);
+  if (in.bad()) throw Error("cannot read '" + path + "': " + std::strerror(errno));
   return os.str();
 }
 

@@ -1,8 +1,5 @@
 #include "kiln/io/safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -12,6 +9,7 @@
 #include <set>
 
 #include "io/json.h"
+#include "kiln/io/file.h"
 #include "kiln/ops.h"
 
 namespace kiln {
@@ -88,25 +86,6 @@ Prepared prepare(const StateDict& state, const std::string& op, const std::strin
   return p;
 }
 
-// Writes all of [data, data + n) to fd; false with errno set on failure.
-bool write_all(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += w;
-    n -= size_t(w);
-  }
-  return true;
-}
-
-[[noreturn]] void fail_io(const std::string& path, const std::string& step, int err) {
-  throw Error(detail::concat("save_safetensors: cannot write '", path, "': ", step, ": ",
-                             std::strerror(err)));
-}
-
 }  // namespace
 
 const char* safetensors_dtype_name(DType dtype) {
@@ -137,45 +116,17 @@ std::string serialize_safetensors(const StateDict& state) {
 void save_safetensors(const std::string& path, const StateDict& state) {
   // Everything that can fail without touching the disk happens first.
   Prepared p = prepare(state, "save_safetensors", ": '" + path + "': ");
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) fail_io(path, "creating '" + tmp + "'", errno);
-  auto abandon = [&](const std::string& step) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail_io(path, step, err);
-  };
-  if (!write_all(fd, p.header.data(), p.header.size())) abandon("writing '" + tmp + "'");
-  for (const Tensor& t : p.tensors) {
-    if (t.numel() == 0) continue;
-    if (!write_all(fd, static_cast<const char*>(t.data_ptr()),
-                   size_t(t.numel()) * element_size(t.dtype())))
-      abandon("writing '" + tmp + "'");
-  }
-  if (::fsync(fd) != 0) abandon("flushing '" + tmp + "' to disk");
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail_io(path, "closing '" + tmp + "'", err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail_io(path, "renaming '" + tmp + "' over it", err);
-  }
-  // Make the rename itself durable. The new file is in place already, so a failure here is
-  // reported but leaves a complete file.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) fail_io(path, "opening its directory '" + dir + "' to flush it", errno);
-  if (::fsync(dfd) != 0 && errno != EINVAL) {  // EINVAL: the filesystem cannot sync directories
-    const int err = errno;
-    ::close(dfd);
-    fail_io(path, "flushing its directory '" + dir + "'", err);
-  }
-  ::close(dfd);
+  io::write_file_atomically(
+      path,
+      [&p](const io::ChunkWriter& write) {
+        write(p.header);
+        for (const Tensor& t : p.tensors) {
+          if (t.numel() == 0) continue;
+          write({static_cast<const char*>(t.data_ptr()),
+                 size_t(t.numel()) * element_size(t.dtype())});
+        }
+      },
+      "save_safetensors");
 }
 
 namespace {
