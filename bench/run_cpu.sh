@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# CPU benchmarks, Kiln and PyTorch side by side in one run, reported as ratios.
-# Usage: bench/run_cpu.sh [steps]   (after scripts/build.sh)
+# CPU benchmark, Kiln and PyTorch side by side in one run, reported as a ratio: the training
+# step of an MLP 784-512-256-10 (batch 128, SGD with momentum). Run after scripts/build.sh.
+# Usage: bench/run_cpu.sh [steps] [rounds]   (rounds alternate Kiln and PyTorch; medians)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-steps=${1:-50}
+steps=${1:-100}
+rounds=${2:-3}
 threads=${OMP_NUM_THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$threads
-kiln_ms=$(build/bench/mlp_step "$steps")
-torch_ms=$(/usr/bin/python3 -c "import torch; torch.set_num_threads($threads); exec(open('bench/mlp_step.py').read())" "$steps")
-echo "MLP 784-512-256-10, batch 128, training step on the CPU ($threads threads, median of $steps)"
-ratio=$(/usr/bin/python3 -c "print(f'{$kiln_ms / $torch_ms:.2f}')")
-printf "  kiln    %8.3f ms\n  pytorch %8.3f ms\n  ratio kiln/pytorch %s (below 1: Kiln faster)\n" \
-  "$kiln_ms" "$torch_ms" "$ratio"
+kiln=() torch=()
+for ((r = 0; r < rounds; r++)); do
+  kiln+=("$(build/bin/kiln bench --quiet --steps "$steps")")
+  torch+=("$(/usr/bin/python3 -c "import torch, sys; torch.set_num_threads($threads); sys.argv = ['', '$steps']; exec(open('bench/mlp_step.py').read())")")
+done
+/usr/bin/python3 - "$threads" "$steps" "${kiln[*]}" "${torch[*]}" <<'PY'
+import statistics, sys
+threads, steps, kiln, torch = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+k = statistics.median(map(float, kiln)); t = statistics.median(map(float, torch))
+print(f"MLP 784-512-256-10 training step, batch 128, SGD momentum, CPU, {threads} threads")
+print(f"  kiln     {k:8.3f} ms   (rounds: {', '.join(kiln)})")
+print(f"  pytorch  {t:8.3f} ms   (rounds: {', '.join(torch)})")
+print(f"  ratio kiln/pytorch {k / t:.2f} (below 1: Kiln faster)")
+PY
