@@ -7,4 +7,5 @@
 #include "kiln/nn/functional.h"
 #include "kiln/nn/init.h"
 #include "kiln/nn/linear.h"
+#include "kiln/nn/loss.h"
 #include "kiln/nn/module.h"
