@@ -22,6 +22,9 @@ failed=()
 echo "=== C++ tests (ctest)"
 # Python packages setup.sh fetched from PyPI (safetensors, for the checkpoint round trip).
 export PYTHONPATH="$ROOT/.cache/pydeps${PYTHONPATH:+:$PYTHONPATH}"
+# ctest runs two test processes at once on 2 cores; OpenMP workers that sleep instead of spinning
+# keep them from starving each other.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 ctest --test-dir build --output-on-failure -j2 || failed+=("ctest")
 
 if [[ -d tests/python ]] && [[ -n "$(find tests/python -name 'test_*.py' -print -quit)" ]]; then

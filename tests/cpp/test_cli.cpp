@@ -28,9 +28,13 @@ struct Result {
   std::string output;
 };
 
+// One OpenMP thread per kiln process: ctest runs two tests at once on two cores, and
+// oversubscribed OpenMP workers spin against each other (a run took 4x as long).
+constexpr const char* kOneThread = "OMP_NUM_THREADS=1";
+
 // Runs the kiln binary with `args`, capturing stdout and stderr.
 Result kiln_run(const std::vector<std::string>& args) {
-  std::string cmd = KILN_CLI_PATH;
+  std::string cmd = std::string(kOneThread) + " " + KILN_CLI_PATH;
   for (const std::string& a : args) cmd += " '" + a + "'";
   cmd += " 2>&1";
   Result r;
@@ -81,8 +85,8 @@ TEST(Cli, SameSeedGivesBitIdenticalLosses) {
 // Interrupted mid-epoch, resumed: the same losses and the same final weights, bit for bit.
 TEST(Cli, InterruptedAndResumedRunEqualsUninterruptedRun) {
   fs::path full = scratch("full"), part = scratch("part");
-  const std::vector<std::string> common = {"train", "mlp", "--epochs", "2", "--seed", "5",
-                                           "--optimizer", "adam", "--lr", "0.002"};
+  const std::vector<std::string> common = {"train", "mlp",         "--epochs", "2",    "--seed",
+                                           "5",     "--optimizer", "adam",     "--lr", "0.002"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> v = common;
     v.insert(v.end(), extra.begin(), extra.end());
@@ -110,8 +114,7 @@ TEST(Cli, InterruptedAndResumedRunEqualsUninterruptedRun) {
 TEST(Cli, SigintSavesACheckpointAndExitsCleanly) {
   fs::path dir = scratch("sigint");
   std::string out = dir.string(), log = (dir / "log.txt").string();
-  std::vector<std::string> args = {KILN_CLI_PATH, "train", "mlp", "--epochs", "200",
-                                   "--out", out};
+  std::vector<std::string> args = {KILN_CLI_PATH, "train", "mlp", "--epochs", "200", "--out", out};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -120,7 +123,12 @@ TEST(Cli, SigintSavesACheckpointAndExitsCleanly) {
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  std::vector<char*> env;
+  std::string one_thread = kOneThread;
+  for (char** e = environ; *e; ++e) env.push_back(*e);
+  env.push_back(one_thread.data());
+  env.push_back(nullptr);
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), env.data()), 0);
   posix_spawn_file_actions_destroy(&actions);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   ASSERT_EQ(kill(pid, SIGINT), 0);
@@ -141,8 +149,8 @@ TEST(Cli, MnistMlpReaches96PercentIn5Epochs) {
   if (!fs::exists(data / "t10k-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "MNIST test set not found at " << data << ": acceptance run skipped";
   fs::path out = scratch("mnist");
-  Result r = kiln_run({"train", "mlp", "--data", data.string(), "--epochs", "5", "--out",
-                       out.string()});
+  Result r =
+      kiln_run({"train", "mlp", "--data", data.string(), "--epochs", "5", "--out", out.string()});
   ASSERT_EQ(r.code, 0) << r.output;
   double acc = std::stod(json_field(summary(out), "final_test_accuracy"));
   EXPECT_GE(acc, 0.96) << r.output;
