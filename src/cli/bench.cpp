@@ -13,6 +13,7 @@ namespace kiln::cli {
 int run_bench(int argc, char** argv) {
   Args args(argc, argv, 2, {"steps", "batch-size", "device"}, {"quiet"});
   const int64_t steps = args.get_int("steps", 50), batch = args.get_int("batch-size", 128);
+  KILN_CHECK_VALUE(steps > 0 && batch > 0, "bench: --steps and --batch-size must be positive");
   const Device device(args.get("device", "cpu"));
   manual_seed(0);
   auto model = std::make_shared<nn::Sequential>(

@@ -3,31 +3,14 @@
 #include <cstdio>
 #include <sstream>
 
+#include "io/metadata.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
 
-std::string format_double(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
+std::string format_double(double v) { return io::format_double(v); }
 
 namespace {
-
-std::string join(const std::vector<double>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + format_double(v[i]);
-  return s;
-}
-
-std::vector<double> split(const std::string& s) {
-  std::vector<double> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(std::stod(item));
-  return out;
-}
 
 const std::string& need(const std::map<std::string, std::string>& meta, const std::string& key) {
   auto it = meta.find(key);
@@ -54,12 +37,11 @@ void RunState::save(std::map<std::string, std::string>& m) const {
   m["run.loss_sum"] = format_double(loss_sum);
   m["run.correct"] = std::to_string(correct);
   m["run.seen"] = std::to_string(seen);
-  m["run.step_losses"] = join(step_losses);
   std::vector<double> flat;
   for (const EpochRecord& r : history)
     flat.insert(flat.end(),
                 {r.train_loss, r.train_accuracy, r.test_loss, r.test_accuracy, r.seconds, r.lr});
-  m["run.history"] = join(flat);
+  m["run.history"] = io::format_doubles(flat);
 }
 
 RunState RunState::load(const std::map<std::string, std::string>& m) {
@@ -69,19 +51,18 @@ RunState RunState::load(const std::map<std::string, std::string>& m) {
     s.optimizer = need(m, "run.optimizer");
     s.scheduler = need(m, "run.scheduler");
     s.data = need(m, "run.data");
-    s.lr = std::stod(need(m, "run.lr"));
-    s.batch_size = std::stoll(need(m, "run.batch_size"));
-    s.epochs = std::stoll(need(m, "run.epochs"));
-    s.seed = std::stoull(need(m, "run.seed"));
-    s.epoch = std::stoll(need(m, "run.epoch"));
-    s.batch = std::stoll(need(m, "run.batch"));
-    s.generator_seed = std::stoull(need(m, "run.generator_seed"));
+    s.lr = io::parse_double("run.lr", need(m, "run.lr"));
+    s.batch_size = io::parse_int("run.batch_size", need(m, "run.batch_size"));
+    s.epochs = io::parse_int("run.epochs", need(m, "run.epochs"));
+    s.seed = uint64_t(io::parse_int("run.seed", need(m, "run.seed")));
+    s.epoch = io::parse_int("run.epoch", need(m, "run.epoch"));
+    s.batch = io::parse_int("run.batch", need(m, "run.batch"));
+    s.generator_seed = std::stoull(need(m, "run.generator_seed"));  // full uint64 range
     s.generator_offset = std::stoull(need(m, "run.generator_offset"));
-    s.loss_sum = std::stod(need(m, "run.loss_sum"));
-    s.correct = std::stoll(need(m, "run.correct"));
-    s.seen = std::stoll(need(m, "run.seen"));
-    s.step_losses = split(need(m, "run.step_losses"));
-    std::vector<double> flat = split(need(m, "run.history"));
+    s.loss_sum = io::parse_double("run.loss_sum", need(m, "run.loss_sum"));
+    s.correct = io::parse_int("run.correct", need(m, "run.correct"));
+    s.seen = io::parse_int("run.seen", need(m, "run.seen"));
+    std::vector<double> flat = io::parse_doubles("run.history", need(m, "run.history"));
     KILN_CHECK_VALUE(flat.size() % 6 == 0, "checkpoint: malformed run.history");
     for (size_t i = 0; i < flat.size(); i += 6)
       s.history.push_back(

@@ -27,7 +27,7 @@ struct RunState {
   // Running sums of the epoch in progress.
   double loss_sum = 0;
   int64_t correct = 0, seen = 0;
-  std::vector<double> step_losses;
+  std::vector<double> step_losses;  // saved as the F64 tensor "run.step_losses", not metadata
   std::vector<EpochRecord> history;
 
   void save(std::map<std::string, std::string>& meta) const;             // "run.*" keys

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "kiln/error.h"
+#include "kiln/kiln.h"
 
 namespace kiln::cli {
 
@@ -96,6 +97,23 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(const std::string& name, opti
   if (name == "onecycle") return std::make_unique<OneCycleLR>(opt, lr, epochs * steps_per_epoch);
   throw ValueError("unknown scheduler '" + name +
                    "' (available: none, step, exponential, cosine, linear, onecycle)");
+}
+
+Evaluation evaluate(nn::Module& model, std::shared_ptr<const data::Dataset> ds, Device device) {
+  NoGradGuard no_grad;
+  model.eval();
+  data::DataLoader loader(std::move(ds), 1000, false, 0, false, false);
+  double loss_sum = 0;
+  int64_t correct = 0, n = 0;
+  for (const data::Example& b : loader) {
+    Tensor logits = model(b.input.to(device));
+    Tensor target = b.target.to(device);
+    loss_sum += nn::functional::cross_entropy(logits, target, {}, -100, "sum").item();
+    correct += int64_t(sum(eq(argmax(logits, 1), target)).item());
+    n += b.input.size(0);
+  }
+  model.train();
+  return {loss_sum / double(n), double(correct) / double(n)};
 }
 
 }  // namespace kiln::cli

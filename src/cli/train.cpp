@@ -2,6 +2,7 @@
 // checkpoint each epoch (and on Ctrl-C), a summary JSON and a plot of the curves.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "cli/progress.h"
 #include "cli/run_state.h"
 #include "cli/setup.h"
+#include "io/json.h"
 #include "kiln/io/file.h"
 #include "kiln/io/safetensors.h"
 #include "kiln/kiln.h"
@@ -21,7 +23,12 @@ namespace kiln::cli {
 namespace {
 
 std::atomic<bool> interrupted{false};
-extern "C" void on_sigint(int) { interrupted.store(true); }
+static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler sets this flag");
+// The first Ctrl-C asks for a checkpoint; a second one kills the process the usual way.
+extern "C" void on_sigint(int) {
+  interrupted.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
 
 const std::vector<std::string> kOptions = {
     "data", "epochs", "batch-size", "lr",     "optimizer", "scheduler",
@@ -44,27 +51,6 @@ void train_usage() {
       "Ctrl-C saves a checkpoint and exits; --resume continues bit for bit.\n");
 }
 
-}  // namespace
-
-Evaluation evaluate(nn::Module& model, std::shared_ptr<const data::Dataset> ds, Device device) {
-  NoGradGuard no_grad;
-  model.eval();
-  data::DataLoader loader(std::move(ds), 1000, false, 0, false, false);
-  double loss_sum = 0;
-  int64_t correct = 0, n = 0;
-  for (const data::Example& b : loader) {
-    Tensor logits = model(b.input.to(device));
-    Tensor target = b.target.to(device);
-    loss_sum += nn::functional::cross_entropy(logits, target, {}, -100, "sum").item();
-    correct += int64_t(sum(eq(argmax(logits, 1), target)).item());
-    n += b.input.size(0);
-  }
-  model.train();
-  return {loss_sum / double(n), double(correct) / double(n)};
-}
-
-namespace {
-
 void save_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& opt,
                      optim::LRScheduler* sched, RunState state) {
   Generator& gen = Generator::default_generator();
@@ -80,6 +66,9 @@ void save_checkpoint(const std::string& path, nn::Module& model, optim::Optimize
     for (const auto& [k, v] : s.metadata()) ckpt.metadata()["sched." + k] = v;
   }
   state.save(ckpt.metadata());
+  // A tensor, not metadata: it grows with every step, and the header has a size limit.
+  ckpt.insert("run.step_losses",
+              tensor(state.step_losses, {int64_t(state.step_losses.size())}, DType::Float64));
   save_safetensors(path, ckpt);
 }
 
@@ -93,6 +82,9 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   StateDict all = load_safetensors(path);
   LoadedCheckpoint c;
   c.run = RunState::load(all.metadata());
+  std::optional<Tensor> losses = all.find("run.step_losses");
+  KILN_CHECK_VALUE(losses.has_value(), "checkpoint '", path, "' has no run.step_losses tensor");
+  c.run.step_losses = losses->to_vector();
   for (const auto& [name, t] : all) {
     if (name.rfind("model.", 0) == 0)
       c.model.insert(name.substr(6), t);
@@ -110,14 +102,9 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
 
 void write_summary(const std::string& path, const RunState& s, const std::string& dataset,
                    double seconds, double samples_per_second, const std::string& checkpoint) {
-  auto q = [](const std::string& v) {
-    std::string out = "\"";
-    for (char c : v) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    return out + "\"";
-  };
+  auto q = [](const std::string& v) { return json::quote(v); };
+  // JSON has no NaN or infinity: a diverged run's losses are written as null.
+  auto format_double = [](double v) { return std::isfinite(v) ? cli::format_double(v) : "null"; };
   std::string j = "{\n";
   j += "  \"model\": " + q(s.model) + ",\n  \"dataset\": " + q(dataset) + ",\n";
   j += "  \"optimizer\": " + q(s.optimizer) + ",\n  \"scheduler\": " + q(s.scheduler) + ",\n";
@@ -185,7 +172,15 @@ int run_train(int argc, char** argv) {
   if (resuming) {
     resumed = load_checkpoint(args.get("resume", ""));
     run = resumed.run;
-    if (args.has("epochs")) run.epochs = args.get_int("epochs", run.epochs);
+    if (args.has("epochs") && args.get_int("epochs", run.epochs) != run.epochs) {
+      // The saved schedule was built for the original length.
+      KILN_CHECK_VALUE(run.scheduler == "none",
+                       "train: --epochs cannot change on --resume with "
+                       "scheduler '",
+                       run.scheduler, "' (its schedule is fixed by the run length ", run.epochs,
+                       ")");
+      run.epochs = args.get_int("epochs", run.epochs);
+    }
   } else {
     run.model = args.positionals().empty() ? "mlp" : args.positionals()[0];
     run.data = args.get("data", "");

@@ -55,11 +55,14 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
 int64_t checked_numel(const char* op, const Shape& shape) {
   KILN_CHECK_VALUE(shape.size() <= kMaxTensorDims, op, ": ", shape.size(),
                    " dimensions requested; tensors have at most ", kMaxTensorDims);
-  int64_t n = 1;
+  int64_t n = 1, strides = 1;
   for (int64_t s : shape) {
     KILN_CHECK_VALUE(s >= 0, op, ": negative dimension in shape ", shape_str(shape));
     KILN_CHECK_VALUE(!__builtin_mul_overflow(n, s, &n), op, ": shape ", shape_str(shape),
                      " has too many elements");
+    // Strides multiply the non-zero sizes: [0, 2^62, 4] has no elements but would overflow them.
+    KILN_CHECK_VALUE(!__builtin_mul_overflow(strides, std::max<int64_t>(s, 1), &strides), op,
+                     ": shape ", shape_str(shape), " is too large");
   }
   return n;
 }

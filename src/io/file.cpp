@@ -42,7 +42,10 @@ void write_file_atomically(const std::string& path,
                            const char* op) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) fail(op, path, "creating '" + tmp + "'", errno);
+  if (fd < 0) {
+    const int err = errno;  // before anything else can change it
+    fail(op, path, "creating '" + tmp + "'", err);
+  }
   auto abandon = [&](const std::string& step, int err) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -50,14 +53,20 @@ void write_file_atomically(const std::string& path,
   };
   try {
     produce([&](std::string_view chunk) {
-      if (!write_all(fd, chunk)) fail(op, path, "writing '" + tmp + "'", errno);
+      if (!write_all(fd, chunk)) {
+        const int err = errno;
+        fail(op, path, "writing '" + tmp + "'", err);
+      }
     });
   } catch (...) {  // a failed write, or the producer's own error
     ::close(fd);
     ::unlink(tmp.c_str());
     throw;
   }
-  if (::fsync(fd) != 0) abandon("flushing '" + tmp + "' to disk", errno);
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    abandon("flushing '" + tmp + "' to disk", err);
+  }
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -73,7 +82,10 @@ void write_file_atomically(const std::string& path,
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) fail(op, path, "opening its directory '" + dir + "' to flush it", errno);
+  if (dfd < 0) {
+    const int err = errno;
+    fail(op, path, "opening its directory '" + dir + "' to flush it", err);
+  }
   if (::fsync(dfd) != 0 && errno != EINVAL) {  // EINVAL: the filesystem cannot sync directories
     const int err = errno;
     ::close(dfd);
@@ -83,7 +95,8 @@ void write_file_atomically(const std::string& path,
 }
 
 void write_file_atomically(const std::string& path, std::string_view bytes, const char* op) {
-  write_file_atomically(path, [bytes](const ChunkWriter& write) { write(bytes); }, op);
+  write_file_atomically(
+      path, [bytes](const ChunkWriter& write) { write(bytes); }, op);
 }
 
 std::string read_file(const std::string& path) {

@@ -80,6 +80,9 @@ Prepared prepare(const StateDict& state, const std::string& op, const std::strin
   json += '}';
   json.append((8 - json.size() % 8) % 8, ' ');  // keeps the data buffer 8-byte aligned
   const uint64_t n = json.size();
+  KILN_CHECK(n <= kMaxHeaderBytes, op, where, "the header would be ", n,
+             " bytes, beyond the format's limit of ", kMaxHeaderBytes,
+             " (too many tensors or too much metadata)");
   p.header.resize(8);
   for (int i = 0; i < 8; ++i) p.header[size_t(i)] = char((n >> (8 * i)) & 0xff);
   p.header += json;
@@ -188,6 +191,12 @@ Entry parse_entry(const std::string& name, const json::Value& v, const std::stri
   }
   uint64_t nbytes = 0;
   overflow = overflow || __builtin_mul_overflow(numel, uint64_t(element_size(e.dtype)), &nbytes);
+  // An empty tensor's other sizes still multiply into its strides.
+  try {
+    checked_numel("load_safetensors", e.shape);
+  } catch (const Error&) {
+    overflow = true;
+  }
 
   KILN_CHECK(offsets->is_array() && offsets->array.size() == 2, where,
              "the data_offsets of "

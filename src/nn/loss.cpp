@@ -4,14 +4,20 @@ namespace kiln::nn {
 
 namespace F = functional;
 
-Loss::Loss(std::string name, std::string reduction)
-    : Module(std::move(name)), reduction_(std::move(reduction)) {
-  // Fail at construction, like PyTorch, rather than at the first call.
-  KILN_CHECK_VALUE(reduction_ == "none" || reduction_ == "mean" || reduction_ == "sum" ||
-                       (reduction_ == "batchmean" && this->name() == "KLDivLoss"),
-                   this->name(), ": reduction must be 'none', 'mean' or 'sum', got '", reduction_,
-                   "'");
+namespace {
+// Fails at construction, like PyTorch, rather than at the first call.
+std::string checked_reduction(const std::string& loss, std::string reduction) {
+  const bool kl = loss == "KLDivLoss";
+  KILN_CHECK_VALUE(reduction == "none" || reduction == "mean" || reduction == "sum" ||
+                       (kl && reduction == "batchmean"),
+                   loss, ": reduction must be 'none', 'mean'",
+                   kl ? ", 'sum' or 'batchmean'" : " or 'sum'", ", got '", reduction, "'");
+  return reduction;
 }
+}  // namespace
+
+Loss::Loss(std::string name, std::string reduction)
+    : Module(name), reduction_(checked_reduction(name, std::move(reduction))) {}
 
 // PyTorch prints losses without their options: "CrossEntropyLoss()".
 std::string Loss::extra_repr() const { return ""; }
@@ -76,13 +82,17 @@ Tensor KLDivLoss::forward(const Tensor& x, const Tensor& y) {
 }
 
 MarginRankingLoss::MarginRankingLoss(double margin, std::string reduction)
-    : Module("MarginRankingLoss"), margin_(margin), reduction_(std::move(reduction)) {}
+    : Module("MarginRankingLoss"),
+      margin_(margin),
+      reduction_(checked_reduction("MarginRankingLoss", std::move(reduction))) {}
 Tensor MarginRankingLoss::forward(const Tensor& a, const Tensor& b, const Tensor& y) {
   return F::margin_ranking_loss(a, b, y, margin_, reduction_);
 }
 
 CosineEmbeddingLoss::CosineEmbeddingLoss(double margin, std::string reduction)
-    : Module("CosineEmbeddingLoss"), margin_(margin), reduction_(std::move(reduction)) {}
+    : Module("CosineEmbeddingLoss"),
+      margin_(margin),
+      reduction_(checked_reduction("CosineEmbeddingLoss", std::move(reduction))) {}
 Tensor CosineEmbeddingLoss::forward(const Tensor& a, const Tensor& b, const Tensor& y) {
   return F::cosine_embedding_loss(a, b, y, margin_, reduction_);
 }
@@ -94,7 +104,7 @@ TripletMarginLoss::TripletMarginLoss(double margin, double p, double eps, bool s
       p_(p),
       eps_(eps),
       swap_(swap),
-      reduction_(std::move(reduction)) {}
+      reduction_(checked_reduction("TripletMarginLoss", std::move(reduction))) {}
 Tensor TripletMarginLoss::forward(const Tensor& a, const Tensor& pos, const Tensor& neg) {
   return F::triplet_margin_loss(a, pos, neg, margin_, p_, eps_, swap_, reduction_);
 }

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "kiln/autograd.h"
+#include "kiln/ops.h"
 
 namespace kiln::nn {
 
@@ -338,8 +339,18 @@ Module& Module::to(Device device, DType dtype) {
   return *this;
 }
 
-void Module::zero_grad() {
-  for (Tensor& p : parameters()) p.set_grad(Tensor());
+void Module::zero_grad(bool set_to_none) {
+  NoGradGuard no_grad;
+  for (Tensor& p : parameters()) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (set_to_none)
+      p.set_grad(Tensor());
+    else if (g.requires_grad())
+      p.set_grad(kiln::zeros_like(g.detach()));  // cut its history
+    else
+      g.zero_();
+  }
 }
 
 Module& Module::requires_grad_(bool requires_grad) {

@@ -6,16 +6,16 @@
 #include <cmath>
 #include <numbers>
 
-#include "optim/metadata.h"
+#include "io/metadata.h"
 
 namespace kiln::optim {
 
-using detail::format_double;
-using detail::format_int;
-using detail::Metadata;
-using detail::parse_double;
-using detail::parse_int;
-using detail::required;
+using io::format_double;
+using io::format_int;
+using io::Metadata;
+using io::parse_double;
+using io::parse_int;
+using io::required;
 
 // ---------------- LRScheduler ----------------
 
@@ -57,8 +57,8 @@ StateDict LRScheduler::state_dict() const {
   meta["scheduler"] = name_;
   meta["last_epoch"] = format_int(last_epoch_);
   meta["_step_count"] = format_int(step_count_);
-  meta["base_lrs"] = detail::format_doubles(base_lrs_);
-  meta["_last_lr"] = detail::format_doubles(last_lr_);
+  meta["base_lrs"] = io::format_doubles(base_lrs_);
+  meta["_last_lr"] = io::format_doubles(last_lr_);
   save(meta);
   return sd;
 }
@@ -70,8 +70,8 @@ void LRScheduler::load_state_dict(const StateDict& sd) {
   KILN_CHECK_VALUE(saved == name_, who, ": the state dict was saved by ", saved, ", not ", name_);
   const int64_t last_epoch = parse_int("last_epoch", required(meta, "last_epoch", who));
   const int64_t step_count = parse_int("_step_count", required(meta, "_step_count", who));
-  std::vector<double> base_lrs = detail::parse_doubles("base_lrs", required(meta, "base_lrs", who));
-  std::vector<double> last_lr = detail::parse_doubles("_last_lr", required(meta, "_last_lr", who));
+  std::vector<double> base_lrs = io::parse_doubles("base_lrs", required(meta, "base_lrs", who));
+  std::vector<double> last_lr = io::parse_doubles("_last_lr", required(meta, "_last_lr", who));
   load(meta);
   last_epoch_ = last_epoch;
   step_count_ = step_count;
@@ -126,14 +126,13 @@ std::vector<double> MultiStepLR::get_lr() {
 }
 
 void MultiStepLR::save(Metadata& meta) const {
-  meta["milestones"] = detail::format_ints(milestones_);
+  meta["milestones"] = io::format_ints(milestones_);
   meta["gamma"] = format_double(gamma_);
 }
 
 void MultiStepLR::load(const Metadata& meta) {
   const std::string who = "MultiStepLR.load_state_dict";
-  std::vector<int64_t> milestones =
-      detail::parse_ints("milestones", required(meta, "milestones", who));
+  std::vector<int64_t> milestones = io::parse_ints("milestones", required(meta, "milestones", who));
   std::sort(milestones.begin(), milestones.end());
   gamma_ = parse_double("gamma", required(meta, "gamma", who));
   milestones_ = std::move(milestones);

@@ -3,15 +3,15 @@
 #include <cmath>
 #include <numbers>
 
+#include "io/metadata.h"
 #include "kiln/optim/lr_scheduler.h"
-#include "optim/metadata.h"
 
 namespace kiln::optim {
 
-using detail::format_double;
-using detail::Metadata;
-using detail::parse_double;
-using detail::required;
+using io::format_double;
+using io::Metadata;
+using io::parse_double;
+using io::required;
 
 namespace {
 void check_one_cycle(const OneCycleLROptions& o, int64_t total_steps, const std::string& who) {
@@ -81,6 +81,14 @@ void OneCycleLR::make_phases() {
         {total - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"},
     };
   }
+  // A phase of zero length would divide 0 by 0 (PyTorch raises ZeroDivisionError there).
+  double start = 0;
+  for (const Phase& p : phases_) {
+    KILN_CHECK_VALUE(p.end_step > start || (&p == &phases_.front() && p.end_step > 0),
+                     "OneCycleLR: total_steps=", total_steps_, " with pct_start=", pct,
+                     " leaves a phase without steps; use more steps or another pct_start");
+    start = p.end_step;
+  }
 }
 
 double OneCycleLR::anneal(double start, double end, double pct) const {
@@ -116,7 +124,7 @@ std::vector<double> OneCycleLR::get_lr() {
 }
 
 void OneCycleLR::save(Metadata& meta) const {
-  meta["total_steps"] = detail::format_int(total_steps_);
+  meta["total_steps"] = io::format_int(total_steps_);
   meta["pct_start"] = format_double(options_.pct_start);
   meta["anneal_strategy"] = options_.anneal_strategy;
   meta["cycle_momentum"] = options_.cycle_momentum ? "true" : "false";
@@ -132,7 +140,7 @@ void OneCycleLR::load(const Metadata& meta) {
   const std::string who = "OneCycleLR.load_state_dict";
   auto get = [&](const char* key) -> const std::string& { return required(meta, key, who); };
   OneCycleLROptions o;
-  const int64_t total_steps = detail::parse_int("total_steps", get("total_steps"));
+  const int64_t total_steps = io::parse_int("total_steps", get("total_steps"));
   o.pct_start = parse_double("pct_start", get("pct_start"));
   o.anneal_strategy = get("anneal_strategy");
   o.cycle_momentum = get("cycle_momentum") == "true";

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <set>
 
+#include "io/metadata.h"
 #include "kiln/autograd.h"
 #include "kiln/ops.h"
-#include "optim/metadata.h"
 
 namespace kiln::optim {
 
@@ -150,7 +150,7 @@ StateDict Optimizer::state_dict() const {
     const GroupOptions& options = groups_[g].options;
     for (const std::string& key : options.keys()) {
       meta[prefix + key] = options.is_flag(key) ? (options.flag(key) ? "true" : "false")
-                                                : detail::format_double(options.get(key));
+                                                : io::format_double(options.get(key));
     }
     std::vector<int64_t> indices;
     for (const Tensor& p : groups_[g].params) {
@@ -164,7 +164,7 @@ StateDict Optimizer::state_dict() const {
       }
       ++index;
     }
-    meta[prefix + "params"] = detail::format_ints(indices);
+    meta[prefix + "params"] = io::format_ints(indices);
   }
   return sd;
 }
@@ -172,7 +172,7 @@ StateDict Optimizer::state_dict() const {
 void Optimizer::load_state_dict(const StateDict& sd) {
   const auto& meta = sd.metadata();
   const std::string who = name_ + ".load_state_dict";
-  const std::string& saved_name = detail::required(meta, "optimizer", who);
+  const std::string& saved_name = io::required(meta, "optimizer", who);
   KILN_CHECK_VALUE(saved_name == name_, who, ": the state dict was saved by ", saved_name, ", not ",
                    name_);
   size_t saved_groups = 0;
@@ -182,18 +182,20 @@ void Optimizer::load_state_dict(const StateDict& sd) {
 
   // Check everything before changing anything.
   std::vector<GroupOptions> options(groups_.size());
-  std::vector<Tensor> params;  // by saved index
+  size_t total = 0;
+  for (const ParamGroup& g : groups_) total += g.params.size();
+  std::vector<Tensor> params(total);  // by saved index: a permutation of [0, total)
   for (size_t g = 0; g < groups_.size(); ++g) {
     const std::string prefix = "param_groups." + std::to_string(g) + ".";
-    std::vector<int64_t> indices =
-        detail::parse_ints(prefix + "params", meta.at(prefix + "params"));
+    std::vector<int64_t> indices = io::parse_ints(prefix + "params", meta.at(prefix + "params"));
     KILN_CHECK_VALUE(indices.size() == groups_[g].params.size(), who, ": parameter group ", g,
                      " has ", indices.size(), " parameters in the state dict, ",
                      groups_[g].params.size(), " in the optimizer");
     for (size_t i = 0; i < indices.size(); ++i) {
-      KILN_CHECK_VALUE(indices[i] >= 0 && indices[i] < int64_t(1) << 40, who, ": bad index ",
-                       indices[i], " in ", prefix, "params");
-      if (size_t(indices[i]) >= params.size()) params.resize(size_t(indices[i]) + 1);
+      KILN_CHECK_VALUE(
+          indices[i] >= 0 && size_t(indices[i]) < total && !params[size_t(indices[i])].defined(),
+          who, ": bad or repeated parameter index ", indices[i], " in ", prefix,
+          "params (expected each of 0..", total - 1, " once)");
       params[size_t(indices[i])] = groups_[g].params[i];
     }
     options[g] = groups_[g].options;
@@ -204,7 +206,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
       if (it->second == "true" || it->second == "false") {
         options[g].set_flag(key, it->second == "true");
       } else {
-        options[g].set(key, detail::parse_double(it->first, it->second));
+        options[g].set(key, io::parse_double(it->first, it->second));
       }
     }
     validate(options[g]);
@@ -216,7 +218,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     size_t dot = key.find('.', 6);
     KILN_CHECK_VALUE(dot != std::string::npos && dot + 1 < key.size(), who,
                      ": malformed state key '", key, "'");
-    int64_t index = detail::parse_int(key, key.substr(6, dot - 6));
+    int64_t index = io::parse_int(key, key.substr(6, dot - 6));
     KILN_CHECK_VALUE(index >= 0 && size_t(index) < params.size() && params[size_t(index)].defined(),
                      who, ": '", key, "' names no parameter of the optimizer");
     const Tensor& p = params[size_t(index)];

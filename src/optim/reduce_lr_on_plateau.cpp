@@ -4,15 +4,15 @@
 #include <cmath>
 #include <limits>
 
+#include "io/metadata.h"
 #include "kiln/optim/lr_scheduler.h"
-#include "optim/metadata.h"
 
 namespace kiln::optim {
 
-using detail::format_double;
-using detail::format_int;
-using detail::parse_double;
-using detail::parse_int;
+using io::format_double;
+using io::format_int;
+using io::parse_double;
+using io::parse_int;
 
 ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions options)
     : optimizer_(optimizer), options_(std::move(options)) {
@@ -86,22 +86,20 @@ StateDict ReduceLROnPlateau::state_dict() const {
   meta["threshold"] = format_double(options_.threshold);
   meta["threshold_mode"] = options_.threshold_mode;
   meta["cooldown"] = format_int(options_.cooldown);
-  meta["min_lrs"] = detail::format_doubles(min_lrs_);
+  meta["min_lrs"] = io::format_doubles(min_lrs_);
   meta["eps"] = format_double(options_.eps);
   meta["best"] = format_double(best_);
   meta["num_bad_epochs"] = format_int(num_bad_epochs_);
   meta["cooldown_counter"] = format_int(cooldown_counter_);
   meta["last_epoch"] = format_int(last_epoch_);
-  meta["_last_lr"] = detail::format_doubles(last_lr_);
+  meta["_last_lr"] = io::format_doubles(last_lr_);
   return sd;
 }
 
 void ReduceLROnPlateau::load_state_dict(const StateDict& sd) {
   const auto& meta = sd.metadata();
   const std::string who = "ReduceLROnPlateau.load_state_dict";
-  auto get = [&](const char* key) -> const std::string& {
-    return detail::required(meta, key, who);
-  };
+  auto get = [&](const char* key) -> const std::string& { return io::required(meta, key, who); };
   KILN_CHECK_VALUE(get("scheduler") == "ReduceLROnPlateau", who, ": the state dict was saved by ",
                    get("scheduler"), ", not ReduceLROnPlateau");
   ReduceLROnPlateauOptions o;
@@ -111,13 +109,13 @@ void ReduceLROnPlateau::load_state_dict(const StateDict& sd) {
   o.threshold = parse_double("threshold", get("threshold"));
   o.threshold_mode = get("threshold_mode");
   o.cooldown = parse_int("cooldown", get("cooldown"));
-  o.min_lr = detail::parse_doubles("min_lrs", get("min_lrs"));
+  o.min_lr = io::parse_doubles("min_lrs", get("min_lrs"));
   o.eps = parse_double("eps", get("eps"));
   const double best = parse_double("best", get("best"));
   const int64_t bad = parse_int("num_bad_epochs", get("num_bad_epochs"));
   const int64_t cooldown_counter = parse_int("cooldown_counter", get("cooldown_counter"));
   const int64_t last_epoch = parse_int("last_epoch", get("last_epoch"));
-  std::vector<double> last_lr = detail::parse_doubles("_last_lr", get("_last_lr"));
+  std::vector<double> last_lr = io::parse_doubles("_last_lr", get("_last_lr"));
 
   std::swap(options_, o);
   try {

@@ -265,7 +265,16 @@ TEST(NnModule, FreezingAndZeroGrad) {
   }
   EXPECT_TRUE(net->head->weight.grad().defined());
   EXPECT_TRUE(net->scale.grad().defined());
-  net->zero_grad();
+  net->zero_grad();  // zeros where there was a gradient, as PyTorch 1.13's default
+  for (const auto& [n, p] : net->named_parameters()) {
+    if (!p.requires_grad()) {
+      EXPECT_FALSE(p.grad().defined()) << n;  // frozen: never had one
+      continue;
+    }
+    ASSERT_TRUE(p.grad().defined()) << n;
+    EXPECT_EQ(sum(abs(p.grad())).item(), 0.0) << n;
+  }
+  net->zero_grad(/*set_to_none=*/true);
   for (const Tensor& p : net->parameters()) EXPECT_FALSE(p.grad().defined());
   net->requires_grad_(true);
   EXPECT_TRUE(net->encoder->at<Linear>(0)->weight.requires_grad());

@@ -360,10 +360,10 @@ TEST(Optim, ZeroGrad) {
   Tensor p = make_param();
   SGD opt({p}, {.lr = 0.1});
   p.set_grad(ones({5}, DType::Float64));
-  opt.zero_grad(/*set_to_none=*/false);
+  opt.zero_grad();  // zeros by default, as in PyTorch 1.13
   ASSERT_TRUE(p.grad().defined());
   expect_values(p.grad(), {5}, Vec(5, 0.0), 0);
-  opt.zero_grad();  // set_to_none by default
+  opt.zero_grad(/*set_to_none=*/true);
   EXPECT_FALSE(p.grad().defined());
 }
 

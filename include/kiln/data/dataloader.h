@@ -52,6 +52,11 @@ class DataLoader {
     using reference = const Example&;
 
     Iterator() = default;  // the end
+    // One consumer per pass: a copy would wait for batches its twin already took.
+    Iterator(Iterator&&) = default;
+    Iterator& operator=(Iterator&&) = default;
+    Iterator(const Iterator&) = delete;
+    Iterator& operator=(const Iterator&) = delete;
     const Example& operator*() const { return current_; }
     const Example* operator->() const { return &current_; }
     // Waits for the next batch; rethrows an exception raised while preparing it (the iterator
@@ -70,7 +75,7 @@ class DataLoader {
     int64_t index_ = 0;
   };
 
-  // Starts a pass over epoch() and advances epoch(). Destroying the iterator (every copy of it)
+  // Starts a pass over epoch() and advances epoch(). Destroying the iterator
   // stops its prefetch thread, also in the middle of an epoch; the pass keeps the dataset alive,
   // so it may outlive the loader.
   Iterator begin();

@@ -107,8 +107,9 @@ class Module : public std::enable_shared_from_this<Module> {
   Module& to(DType dtype);
   Module& to(Device device, DType dtype);
 
-  // Sets every parameter's .grad to undefined (PyTorch's zero_grad(set_to_none=True)).
-  void zero_grad();
+  // Resets every parameter's .grad: to zeros (PyTorch 1.13's default) or, with set_to_none,
+  // to undefined.
+  void zero_grad(bool set_to_none = false);
   // Sets requires_grad on every parameter of the subtree: requires_grad_(false) freezes it.
   Module& requires_grad_(bool requires_grad = true);
 

@@ -90,7 +90,7 @@ class Optimizer {
   // backward), then steps; returns the closure's loss.
   Tensor step(const std::function<Tensor()>& closure);
   // Resets every parameter's gradient: to undefined (set_to_none) or to zeros.
-  void zero_grad(bool set_to_none = true);
+  void zero_grad(bool set_to_none = false);  // PyTorch 1.13's default
 
   // Adds a group; options it does not set come from the constructor's defaults. Unknown
   // option names, non-leaf tensors and parameters already in a group are refused.

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln::optim::detail {
+namespace kiln::io {
 
 using Metadata = std::map<std::string, std::string>;
 
@@ -24,4 +24,4 @@ std::vector<int64_t> parse_ints(const std::string& what, const std::string& text
 // The value of `key`, or a kiln::ValueError "<who>: the state dict has no '<key>'".
 const std::string& required(const Metadata& meta, const std::string& key, const std::string& who);
 
-}  // namespace kiln::optim::detail
+}  // namespace kiln::io

@@ -1,4 +1,4 @@
-#include "optim/metadata.h"
+#include "io/metadata.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -6,7 +6,7 @@
 
 #include "kiln/error.h"
 
-namespace kiln::optim::detail {
+namespace kiln::io {
 
 std::string format_double(double v) {
   char buf[40];
@@ -87,4 +87,4 @@ const std::string& required(const Metadata& meta, const std::string& key, const 
   return it->second;
 }
 
-}  // namespace kiln::optim::detail
+}  // namespace kiln::io
