@@ -9,7 +9,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -55,11 +54,16 @@ fs::path scratch(const std::string& name) {
   return dir;
 }
 
-// A JSON number array by key from summary.json, as the exact strings written (%.17g).
+// A field of summary.json, as the exact text written (%.17g numbers): an array up to its
+// closing bracket, a scalar up to the next comma or line end. (Plain string search: libstdc++'s
+// recursive std::regex overflows the stack on the long step_losses line.)
 std::string json_field(const std::string& json, const std::string& key) {
-  std::smatch m;
-  std::regex re("\"" + key + "\": (\\[[^\\]]*\\]|[^,\\n}]*)");
-  return std::regex_search(json, m, re) ? m[1].str() : "";
+  const std::string tag = "\"" + key + "\": ";
+  size_t begin = json.find(tag);
+  if (begin == std::string::npos) return "";
+  begin += tag.size();
+  size_t end = json[begin] == '[' ? json.find(']', begin) + 1 : json.find_first_of(",\n}", begin);
+  return json.substr(begin, end - begin);
 }
 
 std::string summary(const fs::path& dir) { return io::read_file((dir / "summary.json").string()); }
