@@ -68,9 +68,7 @@ Shape broadcast_pair(const char* fn, const char* name_a, const Tensor& a, const 
 
 // Checks the arguments of an elementwise regression loss and returns input - target.
 Tensor regression_diff(const char* fn, const Tensor& input, const Tensor& target) {
-  check_defined(fn, input, "input");
-  check_defined(fn, target, "target");
-  check_floating(fn, input, "input");
+  check_args(fn, {{input, "input", true}, {target, "target", false}});
   const Shape shape = broadcast_pair(fn, "input", input, "target", target);
   if (input.shape() != target.shape()) {
     // PyTorch warns here too: a [N, 1] prediction against a [N] target silently becomes [N, N].
@@ -305,10 +303,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
                             const std::string& reduction) {
   const char* fn = "binary_cross_entropy";
   const Reduction r = parse_reduction(fn, reduction);
-  check_defined(fn, input, "input");
-  check_defined(fn, target, "target");
-  check_floating(fn, input, "input");
-  check_floating(fn, target, "target");
+  check_args(fn, {{input, "input", true}, {target, "target", true}});
   check_same_shape(fn, input, target);
   check_broadcasts_to_input(fn, weight, "weight", input);
   check_probabilities(fn, input);
@@ -322,10 +317,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
                                         const std::string& reduction) {
   const char* fn = "binary_cross_entropy_with_logits";
   const Reduction r = parse_reduction(fn, reduction);
-  check_defined(fn, input, "input");
-  check_defined(fn, target, "target");
-  check_floating(fn, input, "input");
-  check_floating(fn, target, "target");
+  check_args(fn, {{input, "input", true}, {target, "target", true}});
   check_same_shape(fn, input, target);
   check_broadcasts_to_input(fn, weight, "weight", input);
   check_broadcasts_to_input(fn, pos_weight, "pos_weight", input);
@@ -343,9 +335,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
                 int64_t ignore_index, const std::string& reduction) {
   const char* fn = "nll_loss";
   const Reduction r = parse_reduction(fn, reduction);
-  check_defined(fn, input, "input");
-  check_defined(fn, target, "target");
-  check_floating(fn, input, "input");
+  check_args(fn, {{input, "input", true}, {target, "target", false}});
   check_class_input(fn, input);
   check_class_weight(fn, weight, input);
   const int64_t valid = check_class_target(fn, input, target, ignore_index);
@@ -357,9 +347,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
                      int64_t ignore_index, const std::string& reduction, double label_smoothing) {
   const char* fn = "cross_entropy";
   const Reduction r = parse_reduction(fn, reduction);
-  check_defined(fn, input, "input");
-  check_defined(fn, target, "target");
-  check_floating(fn, input, "input");
+  check_args(fn, {{input, "input", true}, {target, "target", false}});
   check_class_input(fn, input);
   KILN_CHECK_VALUE(label_smoothing >= 0 && label_smoothing <= 1, fn,
                    ": label_smoothing must be between 0.0 and 1.0, got ", label_smoothing);
@@ -399,10 +387,7 @@ Tensor kl_div(const Tensor& input, const Tensor& target, const std::string& redu
               bool log_target) {
   const char* fn = "kl_div";
   const Reduction r = parse_reduction(fn, reduction, /*allow_batchmean=*/true);
-  check_defined(fn, input, "input");
-  check_defined(fn, target, "target");
-  check_floating(fn, input, "input");
-  check_floating(fn, target, "target");
+  check_args(fn, {{input, "input", true}, {target, "target", true}});
   broadcast_pair(fn, "input", input, "target", target);
   Tensor loss;
   if (log_target) {
@@ -425,10 +410,8 @@ Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const T
                            const std::string& reduction) {
   const char* fn = "triplet_margin_loss";
   const Reduction r = parse_reduction(fn, reduction);
-  check_defined(fn, anchor, "anchor");
-  check_defined(fn, positive, "positive");
-  check_defined(fn, negative, "negative");
-  check_floating(fn, anchor, "anchor");
+  check_args(
+      fn, {{anchor, "anchor", true}, {positive, "positive", false}, {negative, "negative", false}});
   KILN_CHECK_VALUE(anchor.dim() == positive.dim() && positive.dim() == negative.dim(), fn,
                    ": expected anchor, positive and negative with the same number of dimensions, "
                    "got ",
@@ -446,11 +429,7 @@ Tensor cosine_embedding_loss(const Tensor& input1, const Tensor& input2, const T
                              double margin, const std::string& reduction) {
   const char* fn = "cosine_embedding_loss";
   const Reduction r = parse_reduction(fn, reduction);
-  check_defined(fn, input1, "input1");
-  check_defined(fn, input2, "input2");
-  check_defined(fn, target, "target");
-  check_floating(fn, input1, "input1");
-  check_floating(fn, input2, "input2");
+  check_args(fn, {{input1, "input1", true}, {input2, "input2", true}, {target, "target", false}});
   const int64_t td = target.dim();
   KILN_CHECK_VALUE(td == 0 || td == 1, fn, ": expected a 0-D or 1-D target, got ",
                    shape_str(target.shape()));
@@ -480,11 +459,7 @@ Tensor margin_ranking_loss(const Tensor& input1, const Tensor& input2, const Ten
                            double margin, const std::string& reduction) {
   const char* fn = "margin_ranking_loss";
   const Reduction r = parse_reduction(fn, reduction);
-  check_defined(fn, input1, "input1");
-  check_defined(fn, input2, "input2");
-  check_defined(fn, target, "target");
-  check_floating(fn, input1, "input1");
-  check_floating(fn, input2, "input2");
+  check_args(fn, {{input1, "input1", true}, {input2, "input2", true}, {target, "target", false}});
   KILN_CHECK_VALUE(input1.dim() == input2.dim() && input1.dim() == target.dim(), fn,
                    ": expected input1, input2 and target with the same number of dimensions, "
                    "got ",
