@@ -19,6 +19,7 @@
 
 namespace kiln::nn::functional {
 
+using detail::check_args;
 using detail::check_defined;
 using detail::check_floating;
 using detail::describe;
