@@ -224,15 +224,7 @@ ClassLoss nll_terms(const Tensor& logp, const Tensor& target, const Tensor& weig
 
 // Reduces a per-target loss the way nll_loss does: "mean" divides by the total weight.
 Tensor reduce_class_loss(const Tensor& loss, const ClassLoss& terms, Reduction r) {
-  switch (r) {
-    case Reduction::None:
-      return loss;
-    case Reduction::Sum:
-      return sum(loss);
-    case Reduction::Mean:
-    case Reduction::BatchMean:
-      break;
-  }
+  if (r != Reduction::Mean && r != Reduction::BatchMean) return apply_reduction(loss, r);
   // 0 / 0 = NaN when every target is ignored, as in PyTorch.
   return terms.weight_sum.defined() ? sum(loss) / terms.weight_sum
                                     : sum(loss) / double(terms.count);

@@ -103,8 +103,9 @@ void StepLR::load(const Metadata& meta) {
   const std::string who = "StepLR.load_state_dict";
   int64_t step_size = parse_int("step_size", required(meta, "step_size", who));
   KILN_CHECK_VALUE(step_size > 0, who, ": step_size must be positive, got ", step_size);
-  step_size_ = step_size;
-  gamma_ = parse_double("gamma", required(meta, "gamma", who));
+  const double gamma = parse_double("gamma", required(meta, "gamma", who));
+  step_size_ = step_size;  // assigned only once everything parsed: a failed load changes nothing
+  gamma_ = gamma;
 }
 
 // ---------------- MultiStepLR ----------------
@@ -185,8 +186,9 @@ void CosineAnnealingLR::load(const Metadata& meta) {
   const std::string who = "CosineAnnealingLR.load_state_dict";
   int64_t t_max = parse_int("T_max", required(meta, "T_max", who));
   KILN_CHECK_VALUE(t_max > 0, who, ": T_max must be positive, got ", t_max);
-  t_max_ = t_max;
-  eta_min_ = parse_double("eta_min", required(meta, "eta_min", who));
+  const double eta_min = parse_double("eta_min", required(meta, "eta_min", who));
+  t_max_ = t_max;  // assigned only once everything parsed: a failed load changes nothing
+  eta_min_ = eta_min;
 }
 
 // ---------------- LinearLR ----------------
