@@ -24,6 +24,13 @@ class TypeError : public Error {
   using Error::Error;
 };
 
+// Raised for indices out of range and malformed indexing expressions: too many indices, a
+// mask of the wrong shape, index tensors that do not broadcast (maps to IndexError in Python).
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <class... Args>
 std::string concat(const Args&... args) {
@@ -47,4 +54,8 @@ std::string concat(const Args&... args) {
 #define KILN_CHECK_TYPE(cond, ...)                                             \
   do {                                                                         \
     if (!(cond)) throw ::kiln::TypeError(::kiln::detail::concat(__VA_ARGS__)); \
+  } while (0)
+#define KILN_CHECK_INDEX(cond, ...)                                             \
+  do {                                                                          \
+    if (!(cond)) throw ::kiln::IndexError(::kiln::detail::concat(__VA_ARGS__)); \
   } while (0)

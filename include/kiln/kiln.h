@@ -6,6 +6,7 @@
 #include "kiln/dtype.h"
 #include "kiln/error.h"
 #include "kiln/gradcheck.h"
+#include "kiln/indexing.h"
 #include "kiln/io/safetensors.h"
 #include "kiln/log.h"
 #include "kiln/nn/nn.h"

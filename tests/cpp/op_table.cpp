@@ -342,6 +342,21 @@ std::vector<OpCase> build() {
   t.push_back({"embedding", OpId::Embedding, {{5, 3}}, [](const Ts& x) {
                  return Ts{embedding(x[0], idx({4, 0, 4, 2}, {2, 2}))};
                }});
+  // x[...] and x[...] = v (src/ops/advanced_indexing.cpp, index_put.cpp): composites over the
+  // index_select / index_add and scatter kernels, listed under those ops.
+  t.push_back({"index/advanced", OpId::IndexSelect, {{2, 3, 4}}, [](const Ts& x) {
+                 return Ts{index(x[0], {idx({1, 0, 1}), Slice{}, idx({3, 3, 0})})};
+               }});
+  t.push_back({"index/mask_and_slice", OpId::IndexSelect, {{2, 3, 4}}, [](const Ts& x) {
+                 Tensor mask = idx({1, 0, 1, 1, 0, 1}, {2, 3}).to(DType::Bool);
+                 return Ts{index(x[0], {mask, Slice{1, std::nullopt, 2}})};
+               }});
+  t.push_back({"index_put", OpId::Scatter, {{3, 4}, {2, 1}}, [](const Ts& x) {
+                 return Ts{index_put(x[0], {idx({2, 0}), Slice{}}, x[1])};
+               }});
+  t.push_back({"index_put/accumulate", OpId::ScatterAdd, {{3, 4}, {3}}, [](const Ts& x) {
+                 return Ts{index_put(x[0], {Slice{}, idx({1, 3, 1})}, x[1], true)};
+               }});
 
   // more shapes and corner cases per family
   auto mm_tol = [&](OpCase c) {
