@@ -3,6 +3,11 @@
 namespace kiln {
 
 bool TensorImpl::is_contiguous() const {
+  // An empty tensor has no element to misplace: contiguous whatever its strides (as PyTorch),
+  // so kernels that require contiguous outputs accept e.g. the [2, 0, 3] result of a bmm.
+  for (int64_t s : shape_) {
+    if (s == 0) return true;
+  }
   int64_t expected = 1;
   for (size_t i = shape_.size(); i-- > 0;) {
     if (shape_[i] == 1) continue;

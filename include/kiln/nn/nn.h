@@ -2,6 +2,7 @@
 // kiln::nn: modules, layers, containers, initialisation and the functional losses.
 #include "kiln/nn/activation.h"
 #include "kiln/nn/container.h"
+#include "kiln/nn/conv.h"
 #include "kiln/nn/dropout.h"
 #include "kiln/nn/flatten.h"
 #include "kiln/nn/functional.h"
