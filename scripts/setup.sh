@@ -41,10 +41,16 @@ else
   install_debian_packages
 fi
 
-# The safetensors package from PyPI, for the checkpoint round-trip test (Debian has no package
-# for it). Installed into the project's .cache, not into the system; best effort: without it
-# that one test skips with a message.
+# Python packages Debian does not have, from PyPI, installed into the project's .cache (never into
+# the system): nanobind (the binding library the kiln extension is built with; pinned so every
+# machine builds the same extension) and safetensors (the checkpoint round-trip test; best effort,
+# that one test skips without it).
 PYDEPS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/pydeps"
+NANOBIND_VERSION=3.1.0
+if [[ ! -d "$PYDEPS/nanobind-$NANOBIND_VERSION.dist-info" ]]; then
+  /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$PYDEPS" \
+    "nanobind==$NANOBIND_VERSION" || { echo "setup: could not install nanobind from PyPI" >&2; exit 1; }
+fi
 if [[ ! -d "$PYDEPS/safetensors" ]]; then
   /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --target "$PYDEPS" \
     safetensors 2>/dev/null || echo "setup: could not install safetensors from PyPI (its test will skip)"

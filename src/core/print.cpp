@@ -3,7 +3,8 @@
 // non-default dtype, device, requires_grad and grad_fn.
 #include <cmath>
 #include <cstdio>
-#include <sstream>
+#include <string>
+#include <vector>
 
 #include "autograd/function_node.h"
 #include "core/tensor_impl.h"
@@ -46,7 +47,10 @@ class Formatter {
       else
         sci_ = amax / amin > 1000 || amax > 1e8 || amin < 1e-4;
     }
-    for (double v : values) width_ = std::max(width_, format(v).size());
+    // As in torch, the column width comes from the finite non-zero values only: nan, inf and
+    // zeros are printed unpadded when they are wider.
+    for (double v : finite)
+      if (v != 0) width_ = std::max(width_, format(v).size());
   }
 
   std::string format(double v) const {
@@ -154,24 +158,36 @@ std::string Tensor::str() const {
   } else {
     body = Printer{data, s, contiguous_strides(s), f, summarize}.render(0, 0, prefix.size());
   }
-  std::ostringstream os;
-  os << prefix << body;
-  if (numel() == 0 && s.size() > 1) {
-    os << ", size=(";
-    for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-    os << ")";
+  std::vector<std::string> suffixes;
+  if (device().is_cuda()) suffixes.push_back("device='" + device().str() + "'");
+  if (numel() == 0 && s.size() != 1) {
+    std::string size = "size=(";
+    for (size_t i = 0; i < s.size(); ++i) size += (i ? ", " : "") + std::to_string(s[i]);
+    suffixes.push_back(size + ")");
   }
-  if (device().is_cuda()) os << ", device='" << device().str() << "'";
   bool default_dtype =
       dtype() == kDefaultFloat || dtype() == DType::Int64 || dtype() == DType::Bool;
-  if (!default_dtype) os << ", dtype=kiln." << dtype_name(dtype());
+  if (!default_dtype) suffixes.push_back(std::string("dtype=kiln.") + dtype_name(dtype()));
   if (grad_fn()) {
-    os << ", grad_fn=<" << grad_fn()->name() << ">";
+    suffixes.push_back("grad_fn=<" + grad_fn()->name() + ">");
   } else if (requires_grad()) {
-    os << ", requires_grad=True";
+    suffixes.push_back("requires_grad=True");
   }
-  os << ")";
-  return os.str();
+  // torch's _add_suffixes: a suffix that would pass the line width goes on a new line, indented
+  // under the first bracket (the length arithmetic, quirks included, is torch's).
+  std::string out = prefix + body;
+  const size_t newline = out.rfind('\n');
+  size_t last_line = newline == std::string::npos ? out.size() + 2 : out.size() - newline + 1;
+  for (const std::string& suffix : suffixes) {
+    if (last_line + suffix.size() + 2 > kLineWidth) {
+      out += ",\n" + std::string(prefix.size(), ' ') + suffix;
+      last_line = prefix.size() + suffix.size();
+    } else {
+      out += ", " + suffix;
+      last_line += suffix.size() + 2;
+    }
+  }
+  return out + ")";
 }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }

@@ -1,0 +1,41 @@
+#pragma once
+// Shared declarations of the kiln._C extension. One file per concept binds one part of the
+// library; module.cpp calls them in order. Arguments follow PyTorch's names and defaults so the
+// pure-Python package (python_bindings/kiln) can re-export most functions unchanged.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include "casters.h"
+#include "kiln/kiln.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace kiln::python {
+
+void bind_errors(nb::module_& m);
+void bind_dtype_device(nb::module_& m);
+void bind_tensor(nb::module_& m);
+void bind_tensor_operators(nb::class_<Tensor>& cls);
+void bind_tensor_indexing(nb::class_<Tensor>& cls);
+void bind_numpy(nb::module_& m);
+void bind_autograd(nb::module_& m);           // autograd.cpp: grad mode, backward, grad
+void bind_autograd_function(nb::module_& m);  // autograd_function.cpp: kiln.autograd.Function
+void bind_nn(nb::module_& m);                 // nn_*.cpp: kiln._C._nn (functional, init)
+void bind_optim(nb::module_& m);              // optim*.cpp: kiln._C._optim
+void bind_io(nb::module_& m);                 // io.cpp: safetensors save/load
+void bind_conv(nb::module_& m);               // conv.cpp: conv2d and 2-D pooling
+void bind_datasets(nb::module_& m);           // datasets.cpp: MNIST files, synthetic digits
+
+// A copy of a list or array-like (via numpy.asarray) as a tensor; `op` names the caller.
+Tensor array_to_tensor(nb::handle obj, const char* op);
+
+// An undefined tensor (an absent .grad, a missing bias) is None in Python.
+inline nb::object tensor_or_none(const Tensor& t) { return t.defined() ? nb::cast(t) : nb::none(); }
+
+// The `kiln.Tensor` type object, for building a Tensor wrapper around an existing handle.
+nb::handle tensor_type();
+
+}  // namespace kiln::python
