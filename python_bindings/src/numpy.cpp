@@ -181,8 +181,14 @@ void bind_numpy(nb::module_& m) {
   m.def(
       "from_dlpack",
       [](nb::handle obj) {
+        // A writable export is shared; memory exported read-only (bytes, a read-only array or
+        // memmap) is copied, since Kiln tensors are writable and a write there could crash.
+        nb::ndarray<> writable;
+        if (nb::try_cast(obj, writable)) {
+          return from_array(nb::ndarray<nb::ro>(writable), "from_dlpack");
+        }
         nb::ndarray<nb::ro> view;
-        if (nb::try_cast(obj, view)) return from_array(view, "from_dlpack");
+        if (nb::try_cast(obj, view)) return from_array(view, "from_dlpack").clone();
         // Let the producer say why it could not export (torch 1.13: "Bool type is not
         // supported by dlpack"); its exception propagates from this call.
         if (nb::hasattr(obj, "__dlpack__")) obj.attr("__dlpack__")();

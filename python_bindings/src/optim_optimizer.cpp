@@ -75,10 +75,9 @@ bool has_state(const ParamState* st) { return st && (!st->buffers.empty() || st-
 void bind_optimizer_base(nb::module_& m) {
   nb::class_<Optimizer>(m, "Optimizer")
       .def_prop_ro("name", &Optimizer::name)
-      // The whole update is one C++ call; it touches no Python object, so other Python threads
-      // (data loading) may run meanwhile.
-      .def(
-          "step", [](Optimizer& o) { o.step(); }, nb::call_guard<nb::gil_scoped_release>())
+      // The whole update is one C++ call. It keeps the GIL: other Python threads could otherwise
+      // change the groups (add_param_group) or a .grad while the update reads them.
+      .def("step", [](Optimizer& o) { o.step(); })
       .def("zero_grad", &Optimizer::zero_grad, "set_to_none"_a = false)
       .def(
           "add_param_group",

@@ -61,11 +61,13 @@ struct PythonCallable {
 };
 
 // A removable handle for register_hook, like torch.utils.hooks.RemovableHandle.
+// Holds the tensor weakly, like torch's handle: keeping a handle must not keep the tensor (and
+// its graph) alive.
 struct HookHandle {
-  Tensor tensor;
+  std::weak_ptr<TensorImpl> tensor;
   int id = -1;
   void remove() {
-    if (id >= 0 && tensor.defined()) tensor.remove_hook(id);
+    if (auto impl = tensor.lock(); impl && id >= 0) Tensor(impl).remove_hook(id);
     id = -1;
   }
 };
@@ -110,7 +112,8 @@ void bind_tensor(nb::module_& m) {
 
   nb::class_<HookHandle>(m, "RemovableHandle").def("remove", &HookHandle::remove);
 
-  nb::class_<Tensor> cls(m, "Tensor");
+  // Weak references (WeakKeyDictionary of tensors, as with torch) cost one pointer per object.
+  nb::class_<Tensor> cls(m, "Tensor", nb::is_weak_referenceable());
   cls.def(nb::init<const Tensor&>(), "data"_a)
       // --- metadata ---
       .def_prop_ro("shape", [](const Tensor& t) { return make_size(t.shape()); })
@@ -222,7 +225,7 @@ void bind_tensor(nb::module_& m) {
                               nb::str(r.type().attr("__name__")).c_str());
               return nb::cast<Tensor>(r);
             });
-            return HookHandle{t, id};
+            return HookHandle{t.impl_ptr(), id};
           },
           "hook"_a)
 

@@ -97,6 +97,12 @@ void Tensor::set_grad(const Tensor& g) {
   if (g.defined()) {
     KILN_CHECK_VALUE(g.shape() == shape(), "set_grad: gradient of shape ", shape_str(g.shape()),
                      " for a tensor of shape ", shape_str(shape()));
+    // Later backward passes accumulate into .grad and optimizers read it with the parameter's
+    // type: a gradient of another dtype or device would be used silently (torch refuses too).
+    KILN_CHECK_TYPE(g.dtype() == dtype(), "set_grad: gradient of dtype ", dtype_name(g.dtype()),
+                    " for a tensor of dtype ", dtype_name(dtype()));
+    KILN_CHECK_VALUE(g.device() == device(), "set_grad: gradient on ", g.device().str(),
+                     " for a tensor on ", device().str());
   }
   impl_->autograd_mut().grad = g.impl_ptr();
 }

@@ -57,3 +57,23 @@ def test_refusals():
         kiln.from_dlpack(torch.ones(2, dtype=torch.bool))
     with pytest.raises(TypeError, match="DLPack"):
         kiln.from_dlpack(object())
+
+
+def test_read_only_memory_is_copied_not_shared():
+    """A tensor over read-only memory could be written and crash the process: it is a copy."""
+
+    b = bytes(b"hello")
+    t = kiln.from_dlpack(b)
+    t[0] = 105
+    assert b == b"hello" and t[0].item() == 105
+    a = np.arange(4.0)
+    a.setflags(write=False)
+    kiln.from_dlpack(a).add_(1)
+    np.testing.assert_array_equal(a, np.arange(4.0))
+
+
+def test_writable_memory_is_shared():
+
+    a = np.arange(4.0)
+    kiln.from_dlpack(a).add_(1)
+    np.testing.assert_array_equal(a, np.arange(4.0) + 1)

@@ -173,8 +173,10 @@ HOSTILE = textwrap.dedent("""
         lambda: x.numpy(),
         lambda: x.backward(),
         lambda: (x * 2).sum().backward() or (x * 2).sum().backward(kiln.ones(5)),
-        lambda: x.register_hook(lambda g: "not a tensor") and (x * 1).sum().backward(),
-        lambda: x.register_hook(lambda g: 1 / 0) and (x * 1).sum().backward(),
+        lambda: (lambda y: y.register_hook(lambda g: "not a tensor") and (y * 1).sum().backward())(
+            kiln.ones(5, requires_grad=True)),
+        lambda: (lambda y: y.register_hook(lambda g: 1 / 0) and (y * 1).sum().backward())(
+            kiln.ones(5, requires_grad=True)),
         lambda: setattr(x, "grad", "nope"),
         lambda: kiln.Tensor(None),
         lambda: kiln.Tensor.__getitem__(None, 0),

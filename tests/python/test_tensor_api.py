@@ -220,3 +220,29 @@ def test_dtype_and_device_attributes():
         assert TORCH_DTYPE[k.dtype] == getattr(torch, name) and k.dtype is getattr(kiln, name)
     assert repr(kiln.zeros(1).device) == "device(type='cpu')"
     assert kiln.device("cpu").type == "cpu" and kiln.device("cpu").index is None
+
+
+def test_grad_setter_checks_dtype_and_shape():
+
+    p = kiln.ones(4, requires_grad=True)
+    with pytest.raises(TypeError, match="dtype"):
+        p.grad = kiln.ones(4, dtype=kiln.float64)
+    with pytest.raises(ValueError, match="shape"):
+        p.grad = kiln.ones(3)
+    p.grad = kiln.full((4,), 2.0)
+    assert p.grad.tolist() == [2.0] * 4
+
+
+def test_hook_handle_does_not_keep_the_tensor_alive_and_weakrefs_work():
+    import gc
+    import weakref
+    x = kiln.ones(3, requires_grad=True)
+    handle = x.register_hook(lambda g: g * 2)
+    ref = weakref.ref(x)
+    (x * 1).sum().backward()
+    assert x.grad.tolist() == [2.0] * 3
+    handle.remove()
+    del x
+    gc.collect()
+    assert ref() is None
+    handle.remove()  # a no-op once the tensor is gone
