@@ -35,6 +35,11 @@ Tensor array_to_tensor(nb::handle obj, const char* op);
 // An undefined tensor (an absent .grad, a missing bias) is None in Python.
 inline nb::object tensor_or_none(const Tensor& t) { return t.defined() ? nb::cast(t) : nb::none(); }
 
+// The name of an object's Python type, for error messages ("got str").
+inline std::string python_type_name(nb::handle obj) {
+  return nb::cast<std::string>(obj.type().attr("__name__"));
+}
+
 // The `kiln.Tensor` type object, for building a Tensor wrapper around an existing handle.
 nb::handle tensor_type();
 

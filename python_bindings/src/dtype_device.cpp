@@ -50,7 +50,7 @@ std::optional<Device> device_arg(nb::handle device, const char* op) {
     return Device("cuda:" + nb::cast<std::string>(nb::str(device)));
   }
   throw kiln::TypeError(detail::concat(op, ": expected a device (kiln.device, str or int), got ",
-                                       nb::str(device.type().attr("__name__")).c_str()));
+                                       python_type_name(device)));
 }
 
 void bind_dtype_device(nb::module_& m) {

@@ -92,8 +92,7 @@ void bind_factories(nb::module_& m) {
       "manual_seed",
       [](nb::handle seed) {
         KILN_CHECK_TYPE(PyIndex_Check(seed.ptr()) && !is_tensor_object(seed.ptr()),
-                        "manual_seed: expected an int seed, got ",
-                        nb::str(seed.type().attr("__name__")).c_str());
+                        "manual_seed: expected an int seed, got ", python_type_name(seed));
         nb::object value = nb::steal(PyNumber_Index(seed.ptr()));
         if (!value.is_valid()) throw nb::python_error();
         int overflow = 0;

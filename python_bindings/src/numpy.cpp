@@ -126,8 +126,8 @@ Tensor from_array(const nb::ndarray<nb::ro>& a, const char* op) {
 Tensor array_to_tensor(nb::handle obj, const char* op) {
   nb::object array = nb::module_::import_("numpy").attr("asarray")(obj);
   nb::ndarray<nb::ro> view;
-  KILN_CHECK_TYPE(nb::try_cast(array, view), op, ": cannot read ",
-                  nb::str(obj.type().attr("__name__")).c_str(), " as an array");
+  KILN_CHECK_TYPE(nb::try_cast(array, view), op, ": cannot read ", python_type_name(obj),
+                  " as an array");
   return from_array(view, op).clone();
 }
 
@@ -159,8 +159,7 @@ void bind_numpy(nb::module_& m) {
       "from_numpy",
       [](nb::handle array) {
         KILN_CHECK_TYPE(nb::hasattr(array, "__array_interface__") && nb::hasattr(array, "dtype"),
-                        "from_numpy: expected a numpy.ndarray, got ",
-                        nb::str(array.type().attr("__name__")).c_str());
+                        "from_numpy: expected a numpy.ndarray, got ", python_type_name(array));
         nb::ndarray<nb::ro> view;
         KILN_CHECK_TYPE(nb::try_cast(array, view), "from_numpy: unsupported array");
         Tensor t = from_array(view, "from_numpy");
@@ -192,9 +191,8 @@ void bind_numpy(nb::module_& m) {
         // Let the producer say why it could not export (torch 1.13: "Bool type is not
         // supported by dlpack"); its exception propagates from this call.
         if (nb::hasattr(obj, "__dlpack__")) obj.attr("__dlpack__")();
-        throw kiln::TypeError(
-            detail::concat("from_dlpack: ", nb::str(obj.type().attr("__name__")).c_str(),
-                           " supports neither DLPack nor the buffer protocol"));
+        throw kiln::TypeError(detail::concat("from_dlpack: ", python_type_name(obj),
+                                             " supports neither DLPack nor the buffer protocol"));
       },
       "ext_tensor"_a);
 }

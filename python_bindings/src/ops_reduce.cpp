@@ -25,8 +25,7 @@ double norm_order(nb::handle p) {
     return 2;
   }
   KILN_CHECK_TYPE(!is_tensor_object(p.ptr()) && (PyFloat_Check(p.ptr()) || PyIndex_Check(p.ptr())),
-                  "norm: p must be a number or 'fro', got ",
-                  nb::str(p.type().attr("__name__")).c_str());
+                  "norm: p must be a number or 'fro', got ", python_type_name(p));
   return PyFloat_AsDouble(p.ptr());
 }
 
@@ -34,7 +33,7 @@ std::optional<DType> dtype_arg(nb::handle d, const char* op) {
   if (d.is_none()) return std::nullopt;
   DType out;
   KILN_CHECK_TYPE(dtype_from_object(d.ptr(), out), op, ": dtype must be a kiln.dtype, got ",
-                  nb::str(d.type().attr("__name__")).c_str());
+                  python_type_name(d));
   return out;
 }
 

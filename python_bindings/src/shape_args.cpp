@@ -13,8 +13,7 @@ int64_t as_int(nb::handle h, const char* what) {
       const Tensor& t = nb::cast<const Tensor&>(h);
       if (t.numel() == 1 && is_integral(t.dtype())) return int64_t(t.item());
     }
-    throw kiln::TypeError(detail::concat(what, ": expected ints, got ",
-                                         nb::str(nb::handle(h.type().attr("__name__"))).c_str()));
+    throw kiln::TypeError(detail::concat(what, ": expected ints, got ", python_type_name(h)));
   }
   nb::object index = nb::steal(PyNumber_Index(h.ptr()));
   if (!index.is_valid()) throw nb::python_error();

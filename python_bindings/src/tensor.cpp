@@ -222,7 +222,7 @@ void bind_tensor(nb::module_& m) {
               if (r.is_none()) return Tensor();
               KILN_CHECK_TYPE(nb::isinstance<Tensor>(r),
                               "register_hook: a hook must return a Tensor or None, got ",
-                              nb::str(r.type().attr("__name__")).c_str());
+                              python_type_name(r));
               return nb::cast<Tensor>(r);
             });
             return HookHandle{t.impl_ptr(), id};

@@ -14,8 +14,8 @@ int64_t index_int(nb::handle h, const char* what) {
   PyObject* i = PyNumber_Index(h.ptr());
   if (!i) {
     PyErr_Clear();
-    throw kiln::TypeError(detail::concat("index: ", what, " must be integers or None, got ",
-                                         nb::str(h.type().attr("__name__")).c_str()));
+    throw kiln::TypeError(
+        detail::concat("index: ", what, " must be integers or None, got ", python_type_name(h)));
   }
   int overflow = 0;
   long long v = PyLong_AsLongLongAndOverflow(i, &overflow);
@@ -54,7 +54,7 @@ TensorIndex one_index(nb::handle item) {
   std::string message = detail::concat(
       "index: only integers, slices, None, Ellipsis, bool and integer tensors (or lists and "
       "arrays of them) are valid indices, got ",
-      nb::str(item.type().attr("__name__")).c_str());
+      python_type_name(item));
   if (PyUnicode_Check(o) || PyBytes_Check(o)) throw kiln::TypeError(message);
   throw kiln::IndexError(message);
 }
