@@ -214,3 +214,15 @@ def test_hostile_calls_never_crash_the_interpreter():
                           capture_output=True, text=True, timeout=120, env=os.environ.copy())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "survived" in proc.stdout
+
+
+def test_value_and_type_errors_are_also_runtime_errors_like_torch():
+    """Ported torch code catches these mistakes as RuntimeError; Python code as ValueError /
+    TypeError. Kiln's exceptions are both."""
+    with pytest.raises(RuntimeError, match="add"):
+        kiln.ones(2, 3) + kiln.ones(4, 3)
+    with pytest.raises(ValueError, match="add"):
+        kiln.ones(2, 3) + kiln.ones(4, 3)
+    with pytest.raises(RuntimeError):
+        kiln.ones(2, dtype=kiln.int64).add_(1.5)
+    assert issubclass(kiln._C.TypeError, TypeError) and issubclass(kiln._C.ValueError, ValueError)
