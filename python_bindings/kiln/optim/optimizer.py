@@ -10,6 +10,7 @@ import warnings
 from collections import defaultdict
 
 from .. import _C
+from .._util import typename
 
 __all__ = ["Optimizer", "required"]
 
@@ -24,18 +25,13 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
-def _typename(obj):
-    cls = type(obj)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def group_dicts(params):
     """The constructor's `params` (tensors, or dicts with 'params') as a list of group dicts."""
     if isinstance(params, _C.Tensor):
         raise TypeError("params argument given to the optimizer should be an iterable of Tensors "
-                        "or dicts, but got " + _typename(params))
+                        "or dicts, but got " + typename(params))
     groups = list(params)
     if len(groups) == 0:
         raise ValueError("optimizer got an empty parameter list")
@@ -47,7 +43,7 @@ def group_dicts(params):
 def checked_params(param_group):
     """The group's parameters as a list, with torch's checks (ordered, tensors, leaves)."""
     if not isinstance(param_group, dict):
-        raise TypeError("param group must be a dict, got " + _typename(param_group))
+        raise TypeError("param group must be a dict, got " + typename(param_group))
     params = param_group["params"]
     if isinstance(params, _C.Tensor):
         return [params]
@@ -59,7 +55,7 @@ def checked_params(param_group):
     for p in params:
         if not isinstance(p, _C.Tensor):
             raise TypeError("optimizer can only optimize Tensors, but one of the params is " +
-                            _typename(p))
+                            typename(p))
         if not p.is_leaf:
             raise ValueError("can't optimize a non-leaf Tensor")
     return params

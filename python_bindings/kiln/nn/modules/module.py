@@ -12,6 +12,7 @@ from ..parameter import Parameter
 from ._hooks import RemovableHandle
 from ._module_conversion import _ConversionMixin
 from ._module_state import _StateDictMixin
+from ..._util import typename
 
 __all__ = ["Module", "register_module_forward_pre_hook", "register_module_forward_hook"]
 
@@ -35,9 +36,10 @@ def register_module_forward_hook(hook):
 
 
 def _typename(obj):
+    # torch names tensors by their public names here ("torch.nn.Parameter", "torch.FloatTensor").
     if isinstance(obj, Tensor):
         return "kiln.nn.Parameter" if isinstance(obj, Parameter) else "kiln.Tensor"
-    return type(obj).__module__ + "." + type(obj).__qualname__
+    return typename(obj)
 
 
 def _addindent(text, spaces):
