@@ -233,29 +233,27 @@ def _scalar_function_gradient(func, inputs, v, create_graph, strict, fn_name):
     return is_inputs_tuple, inputs, v, outputs, jac
 
 
-def vhp(func, inputs, v=None, create_graph=False, strict=False):
-    """(func(inputs), vᵀ·H) for a function returning one element."""
+def _second_order(func, inputs, v, create_graph, strict, fn_name, fill_stage):
+    """(func(inputs), vᵀ·H): the gradient of the gradient, weighted by v."""
     is_inputs_tuple, inputs, v, outputs, jac = _scalar_function_gradient(
-        func, inputs, v, create_graph, strict, "vhp")
+        func, inputs, v, create_graph, strict, fn_name)
     with set_grad_enabled(True if create_graph else is_grad_enabled()):
         grad_res = _autograd_grad(jac, inputs, v, create_graph=create_graph)
-        result = _fill_in_zeros(grad_res, inputs, strict, create_graph, "double_back")
+        result = _fill_in_zeros(grad_res, inputs, strict, create_graph, fill_stage)
     outputs = _grad_postprocess(outputs, create_graph)
     result = _grad_postprocess(result, create_graph)
     return _tuple_postprocess(outputs, False), _tuple_postprocess(result, is_inputs_tuple)
+
+
+def vhp(func, inputs, v=None, create_graph=False, strict=False):
+    """(func(inputs), vᵀ·H) for a function returning one element."""
+    return _second_order(func, inputs, v, create_graph, strict, "vhp", "double_back")
 
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), H·v) for a function returning one element; equal to vhp because the
     Hessian is symmetric (see the module docstring)."""
-    is_inputs_tuple, inputs, v, outputs, jac = _scalar_function_gradient(
-        func, inputs, v, create_graph, strict, "hvp")
-    with set_grad_enabled(True if create_graph else is_grad_enabled()):
-        grad_res = _autograd_grad(jac, inputs, v, create_graph=create_graph)
-        result = _fill_in_zeros(grad_res, inputs, strict, create_graph, "double_back_trick")
-    outputs = _grad_postprocess(outputs, create_graph)
-    result = _grad_postprocess(result, create_graph)
-    return _tuple_postprocess(outputs, False), _tuple_postprocess(result, is_inputs_tuple)
+    return _second_order(func, inputs, v, create_graph, strict, "hvp", "double_back_trick")
 
 
 def _jacobian_reverse(outputs, inputs, create_graph, strict):

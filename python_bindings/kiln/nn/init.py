@@ -5,6 +5,7 @@ without recording history (so it works on parameters), draws from Kiln's default
 The distributions are torch's; the values differ from torch's for the same seed, since the
 generators differ. trunc_normal_, dirac_ and sparse_ are not provided.
 """
+import math
 import warnings
 
 from .. import _C
@@ -118,3 +119,13 @@ def orthogonal_(tensor, gain=1):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     _nn.orthogonal_(tensor, gain)
     return tensor
+
+
+def _default_layer_init_(weight, bias):
+    """torch's default initialisation of Linear and ConvNd: kaiming_uniform_(a=sqrt(5)) for the
+    weight, uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias (zeros when fan_in is 0)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

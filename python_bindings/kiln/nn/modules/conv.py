@@ -2,7 +2,6 @@
 [out_channels], initialised as torch's (kaiming_uniform_(a=sqrt(5)), bias U(-1/sqrt(fan_in),
 1/sqrt(fan_in))). Only padding_mode='zeros' is supported: Kiln has no reflect / replicate /
 circular padding."""
-import math
 
 from ... import _factories
 from .. import functional as F
@@ -61,12 +60,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init._default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
