@@ -1,22 +1,11 @@
-// The CUDA backend. In this stage it owns memory only: allocation (stream-ordered pool) and
-// contiguous same-dtype copies between host and device or between devices. Every kernel family
-// raises "<op>: no CUDA kernel" and supports() says false for it, so nothing silently falls back
-// to the CPU.
-#include <cuda_runtime_api.h>
-
-#include <memory>
-#include <vector>
-
+// The CUDA backend: every kernel family of the Backend interface, forwarded to the launchers in
+// cuda/kernels/ and cuda/blas/. It supports every op with a kernel; there is no silent fallback
+// to the CPU anywhere (a missing dtype raises "<op>: not implemented for <dtype> on CUDA").
 #include "backend/backend.h"
-#include "common/check.h"
-#include "core/storage.h"
-#include "core/tensor_impl.h"
-#include "kiln/dtype.h"
-#include "kiln/error.h"
-#include "ops/op_registry.h"
+#include "kernels/copy.h"
+#include "kernels/kernels.h"
 #include "runtime/allocator.h"
 #include "runtime/device.h"
-#include "runtime/stream.h"
 
 namespace kiln {
 
@@ -24,20 +13,11 @@ Backend* make_cuda_backend();
 
 namespace {
 
-[[noreturn]] void no_kernel(const char* name) {
-  throw Error(detail::concat(name, ": no CUDA kernel"));
-}
-[[noreturn]] void no_kernel(OpId op) { no_kernel(op_name(op)); }
-
-// The address of the view's first element. TensorImpl::data() is used rather than
-// Tensor::data_ptr(), which is documented for CPU tensors.
-void* raw_data(const Tensor& t) { return t.impl()->data(); }
-
 class CudaBackend final : public Backend {
  public:
   const char* name() const override { return "CUDA"; }
 
-  bool supports(OpId op) const override { return op == OpId::Copy; }
+  bool supports(OpId) const override { return true; }
 
   std::shared_ptr<Storage> allocate(size_t nbytes, Device device) override {
     KILN_CHECK(device.is_cuda(), "allocate: the CUDA backend cannot allocate on ", device.str());
@@ -45,84 +25,70 @@ class CudaBackend final : public Backend {
     return cuda::allocate_storage(nbytes, device.index);
   }
 
-  void copy(const Tensor& src, const Tensor& dst) override {
-    KILN_CHECK(src.numel() == dst.numel(), "copy: source has ", src.numel(),
-               " elements but destination has ", dst.numel());
-    KILN_CHECK(src.device().is_cuda() || dst.device().is_cuda(),
-               "copy: the CUDA backend got two CPU tensors");
-    if (src.dtype() != dst.dtype() || !src.is_contiguous() || !dst.is_contiguous()) {
-      throw Error(
-          "copy: strided or dtype-converting CUDA copies arrive with the CUDA kernels issue");
-    }
-    const size_t nbytes = size_t(src.numel()) * element_size(src.dtype());
-    if (nbytes == 0) return;
-    const void* from = raw_data(src);
-    void* to = raw_data(dst);
-    const Device sd = src.device(), dd = dst.device();
-
-    if (sd.is_cpu()) {
-      // Host to device, ordered after the destination's pending work (its allocation included).
-      // Waiting at the end keeps the pageable source buffer valid for the whole transfer.
-      cuda::DeviceGuard guard(dd.index);
-      cudaStream_t stream = cuda::compute_stream(dd.index);
-      KILN_CUDA_CHECK(cudaMemcpyAsync(to, from, nbytes, cudaMemcpyHostToDevice, stream), "copy");
-      KILN_CUDA_CHECK(cudaStreamSynchronize(stream), "copy");
-    } else if (dd.is_cpu()) {
-      // Device to host, after the kernels that produced the source.
-      cuda::DeviceGuard guard(sd.index);
-      cudaStream_t stream = cuda::compute_stream(sd.index);
-      KILN_CUDA_CHECK(cudaMemcpyAsync(to, from, nbytes, cudaMemcpyDeviceToHost, stream), "copy");
-      KILN_CUDA_CHECK(cudaStreamSynchronize(stream), "copy");
-    } else if (sd.index == dd.index) {
-      // Same device: stream-ordered, no wait.
-      cuda::DeviceGuard guard(dd.index);
-      KILN_CUDA_CHECK(cudaMemcpyAsync(to, from, nbytes, cudaMemcpyDeviceToDevice,
-                                      cuda::compute_stream(dd.index)),
-                      "copy");
-    } else {
-      // Across devices: the source's stream must finish producing it before the destination's
-      // stream reads it.
-      cuda::synchronize(sd.index);
-      cuda::DeviceGuard guard(dd.index);
-      KILN_CUDA_CHECK(
-          cudaMemcpyPeerAsync(to, dd.index, from, sd.index, nbytes, cuda::compute_stream(dd.index)),
-          "copy");
-    }
+  void copy(const Tensor& src, const Tensor& dst) override { cuda::copy(src, dst); }
+  void copy_non_blocking(const Tensor& src, const Tensor& dst) override {
+    cuda::copy_non_blocking(src, dst);
   }
-
-  void fill(const Tensor&, Scalar) override { no_kernel(OpId::Fill); }
-  void arange(const Tensor&, double, double) override { no_kernel(OpId::Arange); }
-
-  void unary(OpId op, const Tensor&, const Tensor&, const OpParams&) override { no_kernel(op); }
-  void binary(OpId op, const Tensor&, const Tensor&, const Tensor&) override { no_kernel(op); }
-  void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override {
-    no_kernel(OpId::Where);
+  void fill(const Tensor& dst, Scalar v) override { cuda::fill(dst, v); }
+  void arange(const Tensor& out, double start, double step) override {
+    cuda::arange(out, start, step);
   }
-
-  void reduce(OpId op, const Tensor&, const std::vector<int64_t>&, const Tensor&) override {
-    no_kernel(op);
+  void unary(OpId op, const Tensor& x, const Tensor& out, const OpParams& p) override {
+    cuda::unary(op, x, out, p);
   }
-  void arg_reduce(OpId op, const Tensor&, int64_t, const Tensor&, const Tensor&) override {
-    no_kernel(op);
+  void binary(OpId op, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    cuda::binary(op, a, b, out);
   }
-  void softmax(OpId op, const Tensor&, int64_t, const Tensor&) override { no_kernel(op); }
-  void bmm(const Tensor&, const Tensor&, const Tensor&) override { no_kernel(OpId::Bmm); }
-
-  void index_select(const Tensor&, int64_t, const Tensor&, const Tensor&) override {
-    no_kernel(OpId::IndexSelect);
+  void where(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    cuda::where(c, a, b, out);
   }
-  void index_add(const Tensor&, int64_t, const Tensor&, const Tensor&, double) override {
-    no_kernel(OpId::IndexAdd);
+  void reduce(OpId op, const Tensor& x, const std::vector<int64_t>& dims,
+              const Tensor& out) override {
+    cuda::reduce(op, x, dims, out);
   }
-  void gather(const Tensor&, int64_t, const Tensor&, const Tensor&) override {
-    no_kernel(OpId::Gather);
+  void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values,
+                  const Tensor& indices) override {
+    cuda::arg_reduce(op, x, dim, values, indices);
   }
-  void scatter(OpId op, const Tensor&, int64_t, const Tensor&, const Tensor&) override {
-    no_kernel(op);
+  void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) override {
+    cuda::softmax(op, x, dim, out);
   }
-
-  void random(OpId op, const Tensor&, uint64_t, uint64_t, const OpParams&, const Tensor&) override {
-    no_kernel(op);
+  void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override { cuda::bmm(a, b, out); }
+  void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override {
+    cuda::index_select(x, dim, index, out);
+  }
+  void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
+                 double alpha) override {
+    cuda::index_add(out, dim, index, src, alpha);
+  }
+  void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override {
+    cuda::gather(x, dim, index, out);
+  }
+  void scatter(OpId op, const Tensor& out, int64_t dim, const Tensor& index,
+               const Tensor& src) override {
+    cuda::scatter(op, out, dim, index, src);
+  }
+  void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const OpParams& p,
+              const Tensor& probs) override {
+    cuda::random(op, out, seed, offset, p, probs);
+  }
+  void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
+              const Tensor& out) override {
+    cuda::linear(x, weight, bias, act, out);
+  }
+  void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                const std::vector<Tensor>& momentum_buffers, const std::vector<uint8_t>& first_step,
+                const SgdStepArgs& args) override {
+    cuda::sgd_step(params, grads, momentum_buffers, first_step, args);
+  }
+  void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                 const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                 const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<int64_t>& steps,
+                 const AdamStepArgs& args) override {
+    cuda::adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, args);
+  }
+  void norm_of_tensors(const std::vector<Tensor>& xs, double p, const Tensor& out) override {
+    cuda::norm_of_tensors(xs, p, out);
   }
 };
 

@@ -1,18 +1,15 @@
 #pragma once
 // Devices as the CUDA runtime sees them. Plain C++ (no CUDA headers), so that host code in src/
-// may ask how many GPUs there are.
+// may ask how many GPUs there are. device_count, is_available, current_device and set_device are
+// the public ones of kiln/cuda.h: device_count() is 0 (never an exception) when there is no
+// driver, no device, or the driver is older than the runtime, computed once per process.
 #include <cstddef>
 #include <string>
 
+#include "kiln/cuda.h"
+
 namespace kiln::cuda {
 
-// Number of usable GPUs; 0 (never an exception) when there is no driver, no device, or the
-// driver is older than the runtime. Computed once per process.
-int device_count();
-bool is_available();  // device_count() > 0
-
-int current_device();
-void set_device(int device);
 // Throws kiln::Error naming `op` when `device` is not in [0, device_count()).
 void check_device(int device, const char* op);
 

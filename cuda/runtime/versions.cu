@@ -1,6 +1,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <library_types.h>
 #include <nccl.h>
 
 #include "runtime/versions.h"
@@ -11,6 +12,20 @@ namespace {
 std::string cuda_version(int v) {
   return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
 }
+
+// The cuBLAS actually loaded (the header's version may differ from the library found at run
+// time); the header's when the query fails.
+std::string cublas_version() {
+  int major = 0, minor = 0, patch = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &major) != CUBLAS_STATUS_SUCCESS ||
+      cublasGetProperty(MINOR_VERSION, &minor) != CUBLAS_STATUS_SUCCESS ||
+      cublasGetProperty(PATCH_LEVEL, &patch) != CUBLAS_STATUS_SUCCESS) {
+    major = CUBLAS_VER_MAJOR;
+    minor = CUBLAS_VER_MINOR;
+    patch = CUBLAS_VER_PATCH;
+  }
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+}
 }  // namespace
 
 LibraryVersions library_versions() {
@@ -18,8 +33,8 @@ LibraryVersions library_versions() {
   int rt = 0, drv = 0;
   v.runtime = cudaRuntimeGetVersion(&rt) == cudaSuccess ? cuda_version(rt) : "unknown";
   v.driver = cudaDriverGetVersion(&drv) == cudaSuccess && drv > 0 ? cuda_version(drv) : "none";
-  v.cublas = std::to_string(CUBLAS_VER_MAJOR) + "." + std::to_string(CUBLAS_VER_MINOR) + "." +
-             std::to_string(CUBLAS_VER_PATCH);
+  (void)cudaGetLastError();
+  v.cublas = cublas_version();
   size_t dnn = cudnnGetVersion();  // e.g. 91900 for 9.19.0
   v.cudnn = std::to_string(dnn / 10000) + "." + std::to_string(dnn % 10000 / 100) + "." +
             std::to_string(dnn % 100);

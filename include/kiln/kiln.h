@@ -1,6 +1,7 @@
 #pragma once
 // Kiln: the umbrella header.
 #include "kiln/autograd.h"
+#include "kiln/cuda.h"
 #include "kiln/data/data.h"
 #include "kiln/device.h"
 #include "kiln/dtype.h"

@@ -59,9 +59,15 @@ class Tensor {
 
   // --- conversion and copies ---
   Tensor to(DType dtype) const;
-  Tensor to(Device device) const;
-  Tensor to(Device device, DType dtype) const;
+  // non_blocking: a copy between a GPU and pinned host memory (pin_memory()) may return before
+  // it ends, as torch's; reading a host result needs kiln::cuda::synchronize_device() first.
+  Tensor to(Device device, bool non_blocking = false) const;
+  Tensor to(Device device, DType dtype, bool non_blocking = false) const;
   Tensor cpu() const { return to(Device::cpu()); }
+  // A copy of this CPU tensor in page-locked memory, from which copies to a GPU can be
+  // asynchronous (itself when already pinned). Needs a CUDA device, like torch's.
+  Tensor pin_memory() const;
+  bool is_pinned() const;
   Tensor clone() const;
   Tensor contiguous() const;
   Tensor detach() const;  // shares storage, no history

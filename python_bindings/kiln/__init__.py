@@ -21,6 +21,6 @@ from ._C import (  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
-from . import autograd, nn, optim, utils, cuda, datasets  # noqa: E402,F401
+from . import autograd, backends, nn, optim, utils, cuda, datasets  # noqa: E402,F401
 from .utils.data.generator import Generator  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401

@@ -28,6 +28,8 @@ void bind_optim(nb::module_& m);              // optim*.cpp: kiln._C._optim
 void bind_io(nb::module_& m);                 // io.cpp: safetensors save/load
 void bind_conv(nb::module_& m);               // conv.cpp: conv2d and 2-D pooling
 void bind_datasets(nb::module_& m);           // datasets.cpp: MNIST files, synthetic digits
+void bind_backends(nb::module_& m);           // backends.cpp: kiln.backends switches (TF32)
+void bind_cuda(nb::module_& m);               // cuda.cpp: kiln._C._cuda (kiln.cuda)
 
 // A copy of a list or array-like (via numpy.asarray) as a tensor; `op` names the caller.
 Tensor array_to_tensor(nb::handle obj, const char* op);

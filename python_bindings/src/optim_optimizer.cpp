@@ -3,6 +3,7 @@
 // param-group and state views (kiln/optim/_views.py) read and write the C++ objects in place.
 // Option names here are the C++ ones ("beta1"/"beta2"); kiln.optim maps torch's onto them.
 #include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -163,11 +164,12 @@ void bind_concrete_optimizers(nb::module_& m) {
   nb::class_<optim::SGD, Optimizer>(m, "SGD").def(
       "__init__",
       [](optim::SGD* self, std::vector<GroupSpec> groups, double lr, double momentum,
-         double dampening, double weight_decay, bool nesterov) {
+         double dampening, double weight_decay, bool nesterov, std::optional<bool> fused) {
         new (self) optim::SGD(make_groups(std::move(groups)),
-                              {lr, momentum, dampening, weight_decay, nesterov});
+                              {lr, momentum, dampening, weight_decay, nesterov, fused});
       },
-      "groups"_a, "lr"_a, "momentum"_a, "dampening"_a, "weight_decay"_a, "nesterov"_a);
+      "groups"_a, "lr"_a, "momentum"_a, "dampening"_a, "weight_decay"_a, "nesterov"_a,
+      "fused"_a = nb::none());
 
   nb::class_<optim::Adagrad, Optimizer>(m, "Adagrad")
       .def(
@@ -193,21 +195,24 @@ void bind_concrete_optimizers(nb::module_& m) {
   nb::class_<optim::Adam, Optimizer>(m, "Adam").def(
       "__init__",
       [](optim::Adam* self, std::vector<GroupSpec> groups, double lr, double beta1, double beta2,
-         double eps, double weight_decay, bool amsgrad) {
+         double eps, double weight_decay, bool amsgrad, std::optional<bool> fused) {
         new (self) optim::Adam(make_groups(std::move(groups)),
-                               {lr, {beta1, beta2}, eps, weight_decay, amsgrad});
+                               {lr, {beta1, beta2}, eps, weight_decay, amsgrad, fused});
       },
-      "groups"_a, "lr"_a, "beta1"_a, "beta2"_a, "eps"_a, "weight_decay"_a, "amsgrad"_a);
+      "groups"_a, "lr"_a, "beta1"_a, "beta2"_a, "eps"_a, "weight_decay"_a, "amsgrad"_a,
+      "fused"_a = nb::none());
 
   nb::class_<optim::AdamW, optim::Adam>(m, "AdamW")
       .def(
           "__init__",
           [](optim::AdamW* self, std::vector<GroupSpec> groups, double lr, double beta1,
-             double beta2, double eps, double weight_decay, bool amsgrad) {
+             double beta2, double eps, double weight_decay, bool amsgrad,
+             std::optional<bool> fused) {
             new (self) optim::AdamW(make_groups(std::move(groups)),
-                                    {lr, {beta1, beta2}, eps, weight_decay, amsgrad});
+                                    {lr, {beta1, beta2}, eps, weight_decay, amsgrad, fused});
           },
-          "groups"_a, "lr"_a, "beta1"_a, "beta2"_a, "eps"_a, "weight_decay"_a, "amsgrad"_a);
+          "groups"_a, "lr"_a, "beta1"_a, "beta2"_a, "eps"_a, "weight_decay"_a, "amsgrad"_a,
+          "fused"_a = nb::none());
 }
 
 }  // namespace

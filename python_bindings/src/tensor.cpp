@@ -77,10 +77,10 @@ nb::object self_or(nb::handle self, const Tensor& out) {
   return out.is_same(nb::cast<Tensor&>(self)) ? nb::borrow(self) : nb::cast(out);
 }
 
-Tensor to_impl(const Tensor& t, std::optional<Device> device, std::optional<DType> dtype,
-               bool copy) {
+Tensor to_impl(const Tensor& t, std::optional<Device> device, std::optional<DType> dtype, bool copy,
+               bool non_blocking = false) {
   Tensor out = t;
-  if (device && *device != out.device()) out = out.to(*device);
+  if (device && *device != out.device()) out = out.to(*device, non_blocking);
   if (dtype && *dtype != out.dtype()) out = out.to(*dtype);
   if (copy && out.is_same(t)) out = t.clone();
   return out;
@@ -233,25 +233,23 @@ void bind_tensor(nb::module_& m) {
       .def(
           "to",
           [](nb::handle self, DType dtype, bool non_blocking, bool copy) {
-            (void)non_blocking;
+            (void)non_blocking;  // a dtype conversion stays on its device: nothing to overlap
             return self_or(self, to_impl(nb::cast<Tensor&>(self), std::nullopt, dtype, copy));
           },
           "dtype"_a, "non_blocking"_a = false, "copy"_a = false)
       .def(
           "to",
           [](nb::handle self, const Tensor& other, bool non_blocking, bool copy) {
-            (void)non_blocking;
-            return self_or(self,
-                           to_impl(nb::cast<Tensor&>(self), other.device(), other.dtype(), copy));
+            return self_or(self, to_impl(nb::cast<Tensor&>(self), other.device(), other.dtype(),
+                                         copy, non_blocking));
           },
           "other"_a, "non_blocking"_a = false, "copy"_a = false)
       .def(
           "to",
           [](nb::handle self, nb::handle device, std::optional<DType> dtype, bool non_blocking,
              bool copy) {
-            (void)non_blocking;
-            return self_or(self,
-                           to_impl(nb::cast<Tensor&>(self), device_arg(device, "to"), dtype, copy));
+            return self_or(self, to_impl(nb::cast<Tensor&>(self), device_arg(device, "to"), dtype,
+                                         copy, non_blocking));
           },
           nb::arg("device").none() = nb::none(), nb::arg("dtype").none() = nb::none(),
           "non_blocking"_a = false, "copy"_a = false)
@@ -259,11 +257,25 @@ void bind_tensor(nb::module_& m) {
       .def(
           "cuda",
           [](nb::handle self, nb::handle device, bool non_blocking) {
-            (void)non_blocking;
             std::optional<Device> d = device_arg(device, "cuda");
-            return self_or(self, nb::cast<Tensor&>(self).to(d.value_or(Device::cuda())));
+            return self_or(self,
+                           nb::cast<Tensor&>(self).to(d.value_or(Device::cuda()), non_blocking));
           },
           nb::arg("device").none() = nb::none(), "non_blocking"_a = false)
+      .def(
+          "pin_memory",
+          [](nb::handle self, nb::handle device) {
+            (void)device;  // torch's deprecated argument: pinned memory serves every GPU here
+            return self_or(self, nb::cast<Tensor&>(self).pin_memory());
+          },
+          nb::arg("device").none() = nb::none())
+      .def(
+          "is_pinned",
+          [](const Tensor& t, nb::handle device) {
+            (void)device;
+            return t.is_pinned();
+          },
+          nb::arg("device").none() = nb::none())
       .def("type_as",
            [](nb::handle self, const Tensor& o) {
              return self_or(self, nb::cast<Tensor&>(self).to(o.dtype()));

@@ -22,6 +22,20 @@ struct OpParams {
   int mode = 0;  // gelu: 0 exact, 1 tanh
 };
 
+// Epilogue of a fused linear (cuBLASLt applies it in the matrix product's own kernel).
+enum class Activation : uint8_t { None, Relu, Gelu };
+
+// Hyper-parameters of a fused optimizer step; the meaning is torch.optim's.
+struct SgdStepArgs {
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+};
+struct AdamStepArgs {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
+  bool decoupled_weight_decay = false;  // AdamW
+  bool amsgrad = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -33,6 +47,10 @@ class Backend {
   // dst = src elementwise, any strides, converting dtype. One of them may be on another device
   // (host <-> device copies are done by the non-CPU backend).
   virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  // As copy, but a host <-> device transfer from or to pinned host memory may return before it
+  // ends (the backend keeps both buffers alive until it does); reading a host destination needs
+  // a synchronisation first, as with torch's non_blocking=True. Other copies are plain copies.
+  virtual void copy_non_blocking(const Tensor& src, const Tensor& dst) { copy(src, dst); }
   virtual void fill(const Tensor& dst, Scalar value) = 0;
   virtual void arange(const Tensor& out, double start, double step) = 0;
 
@@ -66,6 +84,30 @@ class Backend {
   // element i drawn from Philox at (seed, offset, i); see src/core/philox.h.
   virtual void random(OpId op, const Tensor& out, uint64_t seed, uint64_t offset, const OpParams& p,
                       const Tensor& probs = Tensor()) = 0;
+
+  // out = act(x @ weight^T + bias): x [M, K], weight [N, K], bias [N] or undefined, out [M, N]
+  // contiguous; all of one floating dtype. The linear op calls it when it can use the fusion.
+  virtual void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
+                      const Tensor& out) = 0;
+
+  // Fused optimizer steps over all tensors of a group (one launch on CUDA). Every tensor is
+  // contiguous, of one floating dtype and on this backend's device; params and state are
+  // updated in place. The composite formulas in src/optim are the test oracle.
+  //   sgd: momentum_buffers is empty when momentum == 0; a buffer whose first_step flag is set
+  //        is initialised to the (weight-decayed) gradient, as torch's first step does.
+  virtual void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                        const std::vector<Tensor>& momentum_buffers,
+                        const std::vector<uint8_t>& first_step, const SgdStepArgs& args) = 0;
+  //   adam: steps[i] is tensor i's step count including this step (>= 1); max_exp_avg_sqs is
+  //         empty unless amsgrad.
+  virtual void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                         const std::vector<Tensor>& exp_avgs,
+                         const std::vector<Tensor>& exp_avg_sqs,
+                         const std::vector<Tensor>& max_exp_avg_sqs,
+                         const std::vector<int64_t>& steps, const AdamStepArgs& args) = 0;
+  // out (a 1-element float64 tensor on this device) = sum over all xs of |x|^p, or max |x| when
+  // p is +inf (NaN propagates). For clip_grad_norm_: one launch and one sync for all gradients.
+  virtual void norm_of_tensors(const std::vector<Tensor>& xs, double p, const Tensor& out) = 0;
 };
 
 // The backend of a device; throws when the build or the machine has none.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kiln/cuda.h"
 #include "kiln/error.h"
 
 namespace kiln::cli {
@@ -73,5 +74,7 @@ double Args::get_double(const std::string& key, double fallback) const {
     throw ValueError("--" + key + " expects a number, got '" + it->second + "'");
   }
 }
+
+std::string default_device() { return cuda::is_available() ? "cuda" : "cpu"; }
 
 }  // namespace kiln::cli

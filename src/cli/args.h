@@ -25,4 +25,7 @@ class Args {
   std::map<std::string, std::string> values_;
 };
 
+// The device --device defaults to: "cuda" when a GPU is usable, else "cpu".
+std::string default_device();
+
 }  // namespace kiln::cli

@@ -14,7 +14,7 @@ int run_bench(int argc, char** argv) {
   Args args(argc, argv, 2, {"steps", "batch-size", "device"}, {"quiet"});
   const int64_t steps = args.get_int("steps", 50), batch = args.get_int("batch-size", 128);
   KILN_CHECK_VALUE(steps > 0 && batch > 0, "bench: --steps and --batch-size must be positive");
-  const Device device(args.get("device", "cpu"));
+  const Device device(args.get("device", default_device()));
   manual_seed(0);
   auto model = std::make_shared<nn::Sequential>(
       std::make_shared<nn::Linear>(784, 512), std::make_shared<nn::ReLU>(),

@@ -21,7 +21,7 @@ int run_eval(int argc, char** argv) {
   const std::string model_name = args.positionals().empty() ? run.model : args.positionals()[0];
   KILN_CHECK_VALUE(model_name == run.model, "eval: the checkpoint holds a '", run.model,
                    "' model, not '", model_name, "'");
-  const Device device(args.get("device", "cpu"));
+  const Device device(args.get("device", default_device()));
   auto model = make_model(model_name);
   model->load_state_dict(weights);
   model->to(device);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 
 namespace kiln::cli {
@@ -17,8 +18,10 @@ int run_info(int, char**) {
   std::printf("threads:  %d (OpenMP)\n", b.threads);
   std::printf("devices:\n");
   for (const std::string& d : b.devices) std::printf("  %s\n", d.c_str());
+  std::printf("default device: %s (kiln train/bench --device)\n", default_device().c_str());
   if (b.cuda) {
-    std::printf("cuda:     runtime %s, driver %s\n", b.cuda_runtime.c_str(), b.cuda_driver.c_str());
+    std::printf("driver:   CUDA %s\n", b.cuda_driver.c_str());
+    std::printf("runtime:  CUDA %s\n", b.cuda_runtime.c_str());
     std::printf("cublas:   %s\n", b.cublas.c_str());
     std::printf("cudnn:    %s\n", b.cudnn.c_str());
     std::printf("nccl:     %s\n", b.nccl.c_str());

@@ -44,7 +44,7 @@ void train_usage() {
       "  --optimizer NAME   sgd, momentum (default), nesterov, adagrad, rmsprop, adam, adamw\n"
       "  --scheduler NAME   none, step, exponential, cosine (default), linear, onecycle\n"
       "  --seed N           default 0\n"
-      "  --device DEV       cpu (default) or cuda[:N]\n"
+      "  --device DEV       cpu or cuda[:N] (default: cuda when a GPU is usable, else cpu)\n"
       "  --checkpoint FILE  where to save (default OUT/checkpoint.safetensors)\n"
       "  --resume FILE      continue a run from its checkpoint (its options are kept)\n"
       "  --out DIR          summary.json, curves.svg and the checkpoint (default runs/<model>)\n"
@@ -194,7 +194,7 @@ int run_train(int argc, char** argv) {
   KILN_CHECK_VALUE(run.epochs > 0 && run.batch_size > 0,
                    "train: --epochs and --batch-size must "
                    "be positive");
-  const Device device(args.get("device", "cpu"));
+  const Device device(args.get("device", default_device()));
   const std::string out = args.get("out", "runs/" + run.model);
   std::filesystem::create_directories(out);
   const std::string ckpt_path = args.get("checkpoint", out + "/checkpoint.safetensors");

@@ -61,8 +61,7 @@ double Tensor::item() const {
 }
 
 Tensor Tensor::to(DType t) const { return to_dtype(*this, t); }
-Tensor Tensor::to(Device d) const { return to_device(*this, d); }
-Tensor Tensor::to(Device d, DType t) const { return to_dtype(to_device(*this, d), t); }
+// to(Device[, DType], non_blocking) are in ops/copy.cpp with the device copy.
 Tensor Tensor::clone() const { return kiln::clone(*this); }
 Tensor Tensor::contiguous() const { return kiln::contiguous(*this); }
 

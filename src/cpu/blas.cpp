@@ -1,10 +1,16 @@
 // Batched matrix products. float32/float64 go through CBLAS (OpenBLAS); float16/bfloat16 are
 // widened to float32, multiplied with sgemm (so they accumulate in float32) and rounded once on
 // the way out; integer types use a plain loop accumulating in 64 bits.
+//
+// linear is the reference of the CUDA backend's cuBLASLt epilogues: the product, the bias and
+// the activation are applied in the accumulation type (float for float16/bfloat16) and rounded
+// once, as the fused kernel does. Its Gelu is the tanh approximation (cuBLASLt's GELU epilogue),
+// with the same expression as the gelu(x, "tanh") kernel in unary.cpp.
 #include <cblas.h>
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <vector>
 
 #include "cpu/dispatch.h"
@@ -63,9 +69,7 @@ auto float_or_self(S v) {
 
 // Copies a [B, R, C] operand of element type S with any strides into contiguous G.
 template <class S, class G>
-std::vector<G> pack(const Tensor& t) {
-  const Dims3 d = dims_of(t);
-  const S* src = static_cast<const S*>(t.data_ptr());
+std::vector<G> pack(const Dims3& d, const S* src) {
   std::vector<G> out(size_t(d.b * d.r * d.c));
   size_t i = 0;
   for (int64_t b = 0; b < d.b; ++b)
@@ -76,16 +80,15 @@ std::vector<G> pack(const Tensor& t) {
 }
 
 template <class S, class G>
-void prepare(const Tensor& t, GemmOperand<G>& op) {
-  const Dims3 d = dims_of(t);
+void prepare(const Dims3& d, const S* data, GemmOperand<G>& op) {
   if constexpr (std::is_same_v<S, G>) {
     if (gemm_layout(d, op.trans, op.ld)) {
-      op.data = static_cast<const G*>(t.data_ptr());
+      op.data = data;
       op.batch_stride = d.sb;
       return;
     }
   }
-  op.packed = pack<S, G>(t);
+  op.packed = pack<S, G>(d, data);
   op.data = op.packed.data();
   op.batch_stride = d.r * d.c;
   op.trans = CblasNoTrans;
@@ -103,16 +106,21 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const dou
 
 // out (contiguous G) = a @ b per batch, for element type S computed in gemm type G.
 template <class S, class G>
-void bmm_gemm(const Tensor& a, const Tensor& b, G* out) {
-  const Dims3 da = dims_of(a), db = dims_of(b);
+void bmm_gemm(const Dims3& da, const S* a, const Dims3& db, const S* b, G* out) {
   const int64_t batch = da.b, m = da.r, k = da.c, n = db.c;
   GemmOperand<G> pa, pb;
-  prepare<S, G>(a, pa);
-  prepare<S, G>(b, pb);
+  prepare<S, G>(da, a, pa);
+  prepare<S, G>(db, b, pb);
   for (int64_t i = 0; i < batch; ++i) {
     gemm(pa.trans, pb.trans, int(m), int(n), int(k), pa.data + i * pa.batch_stride, int(pa.ld),
          pb.data + i * pb.batch_stride, int(pb.ld), out + i * m * n);
   }
+}
+
+template <class S, class G>
+void bmm_gemm(const Tensor& a, const Tensor& b, G* out) {
+  bmm_gemm<S, G>(dims_of(a), static_cast<const S*>(a.data_ptr()), dims_of(b),
+                 static_cast<const S*>(b.data_ptr()), out);
 }
 
 // Integers (and bool): exact in 64 bits with wrap-around, like PyTorch's integer matmul.
@@ -179,6 +187,68 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
         if constexpr (!is_float_type_v<T>) bmm_integer<T>(a, b, out);
       });
   }
+}
+
+namespace {
+
+template <class T>
+void linear_typed(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
+                  const Tensor& out) {
+  using A = acc_t<T>;  // float for float16/bfloat16/float32, double for float64
+  const int64_t m = x.size(0), k = x.size(1), n = weight.size(0);
+  // x is [1, M, K]; weight^T is the [1, K, N] view of weight [N, K] (strides swapped).
+  const Dims3 dx{1, m, k, 0, x.stride(0), x.stride(1)};
+  const Dims3 dw{1, k, n, 0, weight.stride(1), weight.stride(0)};
+  std::vector<A> acc(size_t(m * n), A(0));
+  if (k > 0) bmm_gemm<T, A>(dx, x.data<T>(), dw, weight.data<T>(), acc.data());
+
+  const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+  const int64_t sb = bias.defined() ? bias.stride(0) : 0;
+  T* po = out.data<T>();
+  const A kTanh = A(0.7978845608028654), kCubic = A(0.044715);  // sqrt(2/pi), as unary.cpp
+  const bool parallel = m * n >= kParallelGrain;
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      A v = acc[size_t(i * n + j)];
+      if (pb != nullptr) v += A(pb[j * sb]);
+      switch (act) {
+        case Activation::None:
+          break;
+        case Activation::Relu:  // NaN stays NaN, as the relu kernel
+          v = v > A(0) ? v : (std::isnan(v) ? v : A(0));
+          break;
+        case Activation::Gelu:
+          v = A(0.5) * v * (A(1) + std::tanh(kTanh * (v + kCubic * v * v * v)));
+          break;
+      }
+      po[i * n + j] = T(v);
+    }
+  }
+}
+
+}  // namespace
+
+void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
+            const Tensor& out) {
+  KILN_CHECK(
+      x.dim() == 2 && weight.dim() == 2 && out.dim() == 2 && (!bias.defined() || bias.dim() == 1),
+      "linear: expected x [M, K], weight [N, K], bias [N] and out [M, N], got ",
+      shape_str(x.shape()), ", ", shape_str(weight.shape()), ", ",
+      bias.defined() ? shape_str(bias.shape()) : std::string("no bias"), " and ",
+      shape_str(out.shape()));
+  const int64_t m = x.size(0), k = x.size(1), n = weight.size(0);
+  KILN_CHECK(weight.size(1) == k && out.size(0) == m && out.size(1) == n &&
+                 (!bias.defined() || bias.size(0) == n),
+             "linear: mismatched shapes x ", shape_str(x.shape()), ", weight ",
+             shape_str(weight.shape()), ", out ", shape_str(out.shape()));
+  KILN_CHECK(out.is_contiguous(), "linear: the output must be contiguous");
+  if (m == 0 || n == 0) return;
+  KILN_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
+             "linear: matrix dimensions above 2^31 - 1 are not supported (x ", shape_str(x.shape()),
+             ", weight ", shape_str(weight.shape()), ")");
+  dispatch_floating(x.dtype(), "linear",
+                    [&]<class T>() { linear_typed<T>(x, weight, bias, act, out); });
 }
 
 }  // namespace kiln::cpu

@@ -62,6 +62,24 @@ class CpuBackend final : public Backend {
               const Tensor& probs) override {
     cpu::random(op, out, seed, offset, p, probs);
   }
+  void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
+              const Tensor& out) override {
+    cpu::linear(x, weight, bias, act, out);
+  }
+  void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                const std::vector<Tensor>& momentum_buffers, const std::vector<uint8_t>& first_step,
+                const SgdStepArgs& args) override {
+    cpu::sgd_step(params, grads, momentum_buffers, first_step, args);
+  }
+  void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                 const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                 const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<int64_t>& steps,
+                 const AdamStepArgs& args) override {
+    cpu::adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, args);
+  }
+  void norm_of_tensors(const std::vector<Tensor>& xs, double p, const Tensor& out) override {
+    cpu::norm_of_tensors(xs, p, out);
+  }
 };
 
 }  // namespace

@@ -26,11 +26,22 @@ void arg_reduce(OpId op, const Tensor& x, int64_t dim, const Tensor& values, con
 void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out);
 // blas.cpp
 void bmm(const Tensor& a, const Tensor& b, const Tensor& out);
+void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
+            const Tensor& out);
 // index.cpp
 void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
 void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
                double alpha);
 void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
 void scatter(OpId op, const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+// optimizer.cpp
+void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+              const std::vector<Tensor>& momentum_buffers, const std::vector<uint8_t>& first_step,
+              const SgdStepArgs& args);
+void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+               const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+               const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<int64_t>& steps,
+               const AdamStepArgs& args);
+void norm_of_tensors(const std::vector<Tensor>& xs, double p, const Tensor& out);
 
 }  // namespace kiln::cpu

@@ -1,5 +1,10 @@
-// Copies and conversions (to, clone, contiguous) and the in-place methods of Tensor.
+// Copies and conversions (to, clone, contiguous, pin_memory) and the in-place methods of Tensor.
+#include "core/tensor_impl.h"
 #include "ops/op_common.h"
+
+#ifdef KILN_WITH_CUDA
+#include "runtime/pinned.h"
+#endif
 
 namespace kiln {
 
@@ -16,13 +21,22 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   return out;
 }
 
-Tensor to_device(const Tensor& x, Device device) {
+namespace {
+Tensor to_device_impl(const Tensor& x, Device device, bool non_blocking) {
   check_defined("to", {&x});
   if (x.device() == device) return x;
+  // A result in pageable memory: a non_blocking copy from a GPU into it is a plain one (torch
+  // would pin the result; an asynchronous write into a tensor the caller may read at once is a
+  // trap Kiln does not set). Pinned sources make host -> device copies asynchronous.
   Tensor out = empty(x.shape(), TensorOptions(x.dtype(), device));
   // The non-CPU side does host <-> device copies.
   Device copier = device.is_cpu() ? x.device() : device;
-  backend_for(OpId::Copy, copier).copy(x, out);
+  Backend& b = backend_for(OpId::Copy, copier);
+  if (non_blocking) {
+    b.copy_non_blocking(x, out);
+  } else {
+    b.copy(x, out);
+  }
   if (should_record({&x})) {
     Device from = x.device();
     record("ToCopyBackward0", {x}, {out}, [from](FunctionNode&, const std::vector<Tensor>& g) {
@@ -30,6 +44,49 @@ Tensor to_device(const Tensor& x, Device device) {
     });
   }
   return out;
+}
+}  // namespace
+
+Tensor to_device(const Tensor& x, Device device) { return to_device_impl(x, device, false); }
+
+Tensor Tensor::to(Device d, bool non_blocking) const {
+  return to_device_impl(*this, d, non_blocking);
+}
+Tensor Tensor::to(Device d, DType t, bool non_blocking) const {
+  return to_dtype(to_device_impl(*this, d, non_blocking), t);
+}
+
+bool Tensor::is_pinned() const {
+  check_defined("is_pinned", {this});
+#ifdef KILN_WITH_CUDA
+  return device().is_cpu() && cuda::is_pinned_pointer(impl()->storage()->data());
+#else
+  return false;
+#endif
+}
+
+Tensor Tensor::pin_memory() const {
+  check_defined("pin_memory", {this});
+  KILN_CHECK(device().is_cpu(), "pin_memory: only CPU tensors can be pinned, got ",
+             describe(*this));
+#ifdef KILN_WITH_CUDA
+  if (is_pinned()) return *this;
+  const size_t nbytes = size_t(numel()) * element_size(dtype());
+  auto storage = cuda::allocate_pinned_storage(nbytes, "pin_memory");
+  Tensor out(std::make_shared<TensorImpl>(std::move(storage), shape(), contiguous_strides(shape()),
+                                          0, dtype()));
+  backend(Device::cpu()).copy(*this, out);
+  if (should_record({this})) {
+    record("PinMemoryBackward0", {*this}, {out},
+           [](FunctionNode&, const std::vector<Tensor>& g) { return std::vector<Tensor>{g[0]}; });
+  }
+  return out;
+#else
+  throw Error(
+      detail::concat("pin_memory: this build of Kiln has no CUDA backend, and pinned "
+                     "memory needs a CUDA device (",
+                     describe(*this), ")"));
+#endif
 }
 
 Tensor clone(const Tensor& x) {

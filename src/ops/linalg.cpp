@@ -1,7 +1,13 @@
-// Matrix products. bmm is the one op with a kernel; mm, matmul, linear, dot and outer are
-// composites of bmm and views, so their backward comes from bmm's and the views'. Like PyTorch,
-// the operands of a matrix product must have the same dtype (no promotion).
+// Matrix products. bmm is the one op with a kernel; mm, matmul, dot and outer are composites
+// of bmm and views, so their backward comes from bmm's and the views'. Like PyTorch, the
+// operands of a matrix product must have the same dtype (no promotion).
+//
+// linear (and linear_act, ops/linear_act.h) of a floating input with a 2-D weight and a bias of
+// [out_features] or none run the backend's fused linear (cuBLASLt epilogues on CUDA), with a
+// backward written in Kiln ops; other cases run the composite matmul + add.
+#include "ops/linear_act.h"
 #include "ops/op_common.h"
+#include "ops/unary_op.h"
 
 namespace kiln {
 
@@ -154,7 +160,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return reshape(out, result_shape(batch));
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+namespace {
+
+// The argument checks every linear shares; the messages name the composite's terms.
+void check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_defined("linear", {&x, &weight});
   check_same_device("linear", {&x, &weight, &bias});
   KILN_CHECK_VALUE(weight.dim() == 2,
@@ -170,12 +179,98 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   "linear: expected input, weight and bias to have the same dtype, got ",
                   dtype_name(x.dtype()), ", ", dtype_name(weight.dtype()),
                   bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : "");
+}
+
+// Whether Backend::linear takes it (after check_linear): floating, bias [out_features] or none.
+bool fusable(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return is_floating(x.dtype()) &&
+         (!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)));
+}
+
+Tensor linear_composite(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = matmul(x, transpose(weight, 0, 1));
   if (!bias.defined()) return out;
   KILN_CHECK_VALUE(broadcasts_to(bias.shape(), out.shape()), "linear: bias ",
                    shape_str(bias.shape()), " does not broadcast to the output ",
                    shape_str(out.shape()));
   return add(out, bias);
+}
+
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+constexpr double kGeluTanhC = 0.044715;
+
+// d gelu_tanh(z) / dz, the formula of gelu(x, "tanh")'s backward (src/ops/activation.cpp).
+Tensor gelu_tanh_derivative(const Tensor& z) {
+  Tensor t = tanh((z + z * z * z * kGeluTanhC) * kSqrt2OverPi);
+  Tensor du = (z * z * (3 * kGeluTanhC) + 1) * kSqrt2OverPi;
+  return (t + 1) * 0.5 + z * 0.5 * (1 - t * t) * du;
+}
+
+// act(x @ weight^T + bias) through Backend::linear; x of any rank >= 1 is flattened to rows.
+Tensor linear_fused(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
+  const int64_t k = weight.size(1), n = weight.size(0);
+  const Shape lead(x.shape().begin(), x.shape().end() - 1);
+  const int64_t m = numel_of(lead);
+  const Tensor x2 = x.dim() == 2 ? x : reshape(x, {m, k});
+  Tensor out = empty({m, n}, TensorOptions(x.dtype(), x.device()));
+  backend_for(OpId::Linear, x.device()).linear(x2, weight, bias, act, out);
+
+  if (should_record({&x2, &weight, &bias})) {
+    SavedTensor saved_x(x2), saved_w(weight), saved_b(bias);
+    auto backward = [saved_x, saved_w, saved_b, act](FunctionNode& node,
+                                                     const std::vector<Tensor>& g) {
+      const Tensor xs = saved_x.get(node), w = saved_w.get(node);
+      Tensor gz = g[0];  // the gradient at the pre-activation z = x @ w^T + b
+      if (act == Activation::Relu) {
+        gz = mask_grad(node.saved_output(0) > 0, gz);
+      } else if (act == Activation::Gelu) {
+        // z is recomputed rather than kept: one more product in backward, no [M, N] buffer
+        // held between forward and backward.
+        const Tensor b = saved_b.defined() ? saved_b.get(node) : Tensor();
+        gz = gz * gelu_tanh_derivative(linear_fused(xs, w, b, Activation::None));
+      }
+      Tensor gx, gw, gb;
+      if (node.needs_input_grad(0)) gx = mm(gz, w);
+      if (node.needs_input_grad(1)) gw = mm(transpose(gz, 0, 1), xs);
+      if (node.needs_input_grad(2)) gb = sum(gz, {0});
+      return std::vector<Tensor>{gx, gw, gb};
+    };
+    const char* name = act == Activation::Relu   ? "LinearReluBackward0"
+                       : act == Activation::Gelu ? "LinearGeluBackward0"
+                       : bias.defined()          ? "AddmmBackward0"
+                                                 : "MmBackward0";
+    if (act == Activation::Relu)
+      record(name, {x2, weight, bias}, {out}, backward, {0});
+    else
+      record(name, {x2, weight, bias}, {out}, backward);
+  }
+  if (x.dim() == 2) return out;
+  Shape shape = lead;
+  shape.push_back(n);
+  return reshape(out, shape);
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear(x, weight, bias);
+  if (fusable(x, weight, bias)) return linear_fused(x, weight, bias, Activation::None);
+  return linear_composite(x, weight, bias);
+}
+
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
+  check_linear(x, weight, bias);
+  if (fusable(x, weight, bias)) return linear_fused(x, weight, bias, act);
+  Tensor z = linear_composite(x, weight, bias);
+  switch (act) {
+    case Activation::Relu:
+      return relu(z);
+    case Activation::Gelu:
+      return gelu(z, "tanh");
+    case Activation::None:
+      break;
+  }
+  return z;
 }
 
 }  // namespace kiln

@@ -3,8 +3,11 @@
 #include "kiln/optim/adam.h"
 
 #include <cmath>
+#include <string>
 
+#include "backend/backend.h"
 #include "kiln/ops.h"
+#include "optim/fused.h"
 
 namespace kiln::optim {
 
@@ -15,9 +18,49 @@ GroupOptions adam_defaults(const Options& o) {
                  {"beta1", o.betas.first},
                  {"beta2", o.betas.second},
                  {"eps", o.eps},
-                 {"weight_decay", o.weight_decay}};
+                 {"weight_decay", o.weight_decay},
+                 {fused::kOption, fused::option_value(o.fused)}};
   d.set_flag("amsgrad", o.amsgrad);
   return d;
+}
+
+// The group's step as one Backend::adam_step when fused::eligible; false when it is not.
+bool fused_update(Optimizer& opt, ParamGroup& group, const AdamStepArgs& args) {
+  std::vector<std::string> names = {"exp_avg", "exp_avg_sq"};
+  if (args.amsgrad) names.push_back("max_exp_avg_sq");
+  std::vector<Tensor> params, grads;
+  std::vector<std::vector<Tensor>> existing;
+  for (const Tensor& p : group.params) {
+    if (!p.grad().defined()) continue;
+    params.push_back(p);
+    grads.push_back(p.grad());
+    std::vector<Tensor> buffers;
+    if (const ParamState* st = opt.find_state(p)) {
+      for (const std::string& name : names)
+        if (st->has(name)) buffers.push_back(st->buffers.at(name));
+    }
+    existing.push_back(std::move(buffers));
+  }
+  if (!fused::eligible(group.options, params, grads, existing)) return false;
+
+  std::vector<Tensor> exp_avgs, exp_avg_sqs, max_exp_avg_sqs;
+  std::vector<int64_t> steps;
+  for (const Tensor& p : params) {
+    ParamState& st = opt.state(p);
+    st.step += 1;  // before the update, as the composite counts
+    steps.push_back(st.step);
+    exp_avgs.push_back(st.buffer("exp_avg", p));
+    exp_avg_sqs.push_back(st.buffer("exp_avg_sq", p));
+    if (args.amsgrad) max_exp_avg_sqs.push_back(st.buffer("max_exp_avg_sq", p));
+  }
+  backend(params[0].device())
+      .adam_step(params, fused::contiguous_grads(grads), exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                 steps, args);
+  fused::bump_versions(params);
+  fused::bump_versions(exp_avgs);
+  fused::bump_versions(exp_avg_sqs);
+  fused::bump_versions(max_exp_avg_sqs);
+  return true;
 }
 }  // namespace
 
@@ -50,6 +93,7 @@ void Adam::validate(const GroupOptions& o) const {
   KILN_CHECK_VALUE(o.get("beta2") >= 0 && o.get("beta2") < 1, n, ": invalid beta2 ", o.get("beta2"),
                    " (expected 0 <= beta2 < 1)");
   KILN_CHECK_VALUE(o.get("weight_decay") >= 0, n, ": invalid weight_decay ", o.get("weight_decay"));
+  fused::check_option(n, o);
 }
 
 void Adam::update(ParamGroup& group) {
@@ -57,6 +101,12 @@ void Adam::update(ParamGroup& group) {
   const double lr = o.lr(), beta1 = o.get("beta1"), beta2 = o.get("beta2"), eps = o.get("eps");
   const double weight_decay = o.get("weight_decay");
   const bool amsgrad = o.flag("amsgrad");
+  if (fused_update(
+          *this, group,
+          AdamStepArgs{lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay_, amsgrad}))
+    return;
+
+  // The composite step: the oracle of the fused kernels.
   for (Tensor& p : group.params) {
     Tensor grad = p.grad();
     if (!grad.defined()) continue;

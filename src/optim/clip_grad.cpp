@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include "backend/backend.h"
 #include "kiln/autograd.h"
 #include "kiln/ops.h"
 
@@ -19,17 +21,34 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     if (p.defined() && p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return 0.0;
 
-  // Each gradient's norm, combined in double: ||(n_1, ..., n_k)||_p equals the p-norm of the
-  // concatenated gradients.
-  const bool inf_norm = std::isinf(norm_type);
-  double total = 0;
+  // Per (device, dtype) group of gradients, one Backend::norm_of_tensors call (one launch and
+  // one synchronisation on CUDA) gives sum |g|^p (or max |g|) over the whole group in double;
+  // the groups combine here. This is the p-norm of all gradients concatenated, as torch's
+  // norm of the per-gradient norms is.
+  struct Group {
+    Device device;
+    DType dtype;
+    std::vector<Tensor> grads;
+  };
+  std::vector<Group> groups;  // in order of first appearance
   for (const Tensor& g : grads) {
     if (g.numel() == 0) continue;
-    const double n = norm(g.detach(), norm_type).item();
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& x) {
+      return x.device == g.device() && x.dtype == g.dtype();
+    });
+    if (it == groups.end()) it = groups.insert(groups.end(), Group{g.device(), g.dtype(), {}});
+    it->grads.push_back(g.detach());
+  }
+  const bool inf_norm = std::isinf(norm_type);
+  double total = 0;
+  for (const Group& group : groups) {
+    Tensor out = empty({1}, TensorOptions(DType::Float64, group.device));
+    backend(group.device).norm_of_tensors(group.grads, norm_type, out);
+    const double n = out.item();
     if (inf_norm) {
       total = std::isnan(n) || std::isnan(total) ? NAN : std::max(total, n);
     } else {
-      total += std::pow(n, norm_type);
+      total += n;
     }
   }
   if (!inf_norm) total = std::pow(total, 1.0 / norm_type);

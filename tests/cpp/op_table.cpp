@@ -8,7 +8,12 @@ namespace {
 
 using Ts = std::vector<Tensor>;
 
-Tensor idx(const std::vector<int64_t>& v, const Shape& shape = {}) { return tensor(v, shape); }
+// Index and mask constants live on the device of the row's input (`like`), as a GPU user
+// writes them: the ops require all tensors on one device.
+Tensor idx(const Tensor& like, const std::vector<int64_t>& v, const Shape& shape = {}) {
+  return tensor(v, shape).to(like.device());
+}
+Tensor on_device_of(const Tensor& like, const Tensor& t) { return t.to(like.device()); }
 
 std::vector<OpCase> build() {
   std::vector<OpCase> t;
@@ -316,46 +321,46 @@ std::vector<OpCase> build() {
 
   // indexing
   t.push_back({"index_select", OpId::IndexSelect, {{4, 3}}, [](const Ts& x) {
-                 return Ts{index_select(x[0], 0, idx({3, 0, 3}))};
+                 return Ts{index_select(x[0], 0, idx(x[0], {3, 0, 3}))};
                }});
   t.push_back({"index_add", OpId::IndexAdd, {{4, 3}, {3, 3}}, [](const Ts& x) {
-                 return Ts{index_add(x[0], 0, idx({1, 3, 1}), x[1], 0.5)};
+                 return Ts{index_add(x[0], 0, idx(x[0], {1, 3, 1}), x[1], 0.5)};
                }});
   t.push_back({"gather", OpId::Gather, {{3, 4}}, [](const Ts& x) {
-                 return Ts{gather(x[0], 1, idx({0, 3, 3, 1, 2, 0}, {3, 2}))};
+                 return Ts{gather(x[0], 1, idx(x[0], {0, 3, 3, 1, 2, 0}, {3, 2}))};
                }});
   t.push_back({"scatter", OpId::Scatter, {{3, 4}, {3, 2}}, [](const Ts& x) {
-                 return Ts{scatter(x[0], 1, idx({0, 3, 2, 1, 2, 0}, {3, 2}), x[1])};
+                 return Ts{scatter(x[0], 1, idx(x[0], {0, 3, 2, 1, 2, 0}, {3, 2}), x[1])};
                }});
   t.push_back({"scatter/value", OpId::Scatter, {{3, 4}}, [](const Ts& x) {
-                 return Ts{scatter(x[0], 0, idx({2, 0, 1, 1}, {1, 4}), Scalar(0.25))};
+                 return Ts{scatter(x[0], 0, idx(x[0], {2, 0, 1, 1}, {1, 4}), Scalar(0.25))};
                }});
   t.push_back({"scatter_add", OpId::ScatterAdd, {{3, 4}, {3, 2}}, [](const Ts& x) {
-                 return Ts{scatter_add(x[0], 1, idx({0, 3, 3, 3, 2, 0}, {3, 2}), x[1])};
+                 return Ts{scatter_add(x[0], 1, idx(x[0], {0, 3, 3, 3, 2, 0}, {3, 2}), x[1])};
                }});
   t.push_back({"masked_fill", OpId::MaskedFill, {{3, 4}}, [](const Ts& x) {
                  return Ts{masked_fill(x[0], x[0] > 0.3, Scalar(-1.5))};
                }});
   t.push_back({"one_hot", OpId::OneHot, {{3, 4}}, [](const Ts& x) {
-                 return Ts{one_hot(idx({2, 0, 1}), 4).to(x[0].dtype()) * x[0]};
+                 return Ts{one_hot(idx(x[0], {2, 0, 1}), 4).to(x[0].dtype()) * x[0]};
                }});
   t.push_back({"embedding", OpId::Embedding, {{5, 3}}, [](const Ts& x) {
-                 return Ts{embedding(x[0], idx({4, 0, 4, 2}, {2, 2}))};
+                 return Ts{embedding(x[0], idx(x[0], {4, 0, 4, 2}, {2, 2}))};
                }});
   // x[...] and x[...] = v (src/ops/advanced_indexing.cpp, index_put.cpp): composites over the
   // index_select / index_add and scatter kernels, listed under those ops.
   t.push_back({"index/advanced", OpId::IndexSelect, {{2, 3, 4}}, [](const Ts& x) {
-                 return Ts{index(x[0], {idx({1, 0, 1}), Slice{}, idx({3, 3, 0})})};
+                 return Ts{index(x[0], {idx(x[0], {1, 0, 1}), Slice{}, idx(x[0], {3, 3, 0})})};
                }});
   t.push_back({"index/mask_and_slice", OpId::IndexSelect, {{2, 3, 4}}, [](const Ts& x) {
-                 Tensor mask = idx({1, 0, 1, 1, 0, 1}, {2, 3}).to(DType::Bool);
+                 Tensor mask = idx(x[0], {1, 0, 1, 1, 0, 1}, {2, 3}).to(DType::Bool);
                  return Ts{index(x[0], {mask, Slice{1, std::nullopt, 2}})};
                }});
   t.push_back({"index_put", OpId::Scatter, {{3, 4}, {2, 1}}, [](const Ts& x) {
-                 return Ts{index_put(x[0], {idx({2, 0}), Slice{}}, x[1])};
+                 return Ts{index_put(x[0], {idx(x[0], {2, 0}), Slice{}}, x[1])};
                }});
   t.push_back({"index_put/accumulate", OpId::ScatterAdd, {{3, 4}, {3}}, [](const Ts& x) {
-                 return Ts{index_put(x[0], {Slice{}, idx({1, 3, 1})}, x[1], true)};
+                 return Ts{index_put(x[0], {Slice{}, idx(x[0], {1, 3, 1})}, x[1], true)};
                }});
 
   // more shapes and corner cases per family
@@ -384,22 +389,23 @@ std::vector<OpCase> build() {
                  return Ts{cat({x[0], x[2], x[1]}, 1)};
                }});
   t.push_back({"masked_fill/tensor_value", OpId::MaskedFill, {{3, 4}, {}}, [](const Ts& x) {
-                 Tensor mask = tensor({1.0, 0.0, 0.0, 1.0}) > 0.5;
+                 Tensor mask = on_device_of(x[0], tensor({1.0, 0.0, 0.0, 1.0})) > 0.5;
                  return Ts{masked_fill(x[0], mask, x[1])};
                }});
-  t.push_back({"prod/one_zero",
-               OpId::Prod,
-               {{3, 4}},
-               [](const Ts& x) {
-                 Tensor holes = tensor({1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, {3, 4});
-                 return Ts{prod(x[0] * holes.to(x[0].dtype()), 1)};
-               },
-               {Domain::AwayFromZero}});
+  t.push_back(
+      {"prod/one_zero",
+       OpId::Prod,
+       {{3, 4}},
+       [](const Ts& x) {
+         Tensor holes = on_device_of(x[0], tensor({1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, {3, 4}));
+         return Ts{prod(x[0] * holes.to(x[0].dtype()), 1)};
+       },
+       {Domain::AwayFromZero}});
   t.push_back({"prod/two_zeros_all",
                OpId::Prod,
                {{5}},
                [](const Ts& x) {
-                 Tensor holes = tensor({1, 0, 1, 0, 1});
+                 Tensor holes = on_device_of(x[0], tensor({1, 0, 1, 0, 1}));
                  return Ts{prod(x[0] * holes.to(x[0].dtype()))};
                },
                {Domain::AwayFromZero}});
@@ -414,10 +420,10 @@ std::vector<OpCase> build() {
                  return Ts{log_softmax(x[0].t(), 1)};
                }});
   t.push_back({"index_select/dim1_repeated", OpId::IndexSelect, {{2, 3}}, [](const Ts& x) {
-                 return Ts{index_select(x[0], 1, idx({2, 2, 0}))};
+                 return Ts{index_select(x[0], 1, idx(x[0], {2, 2, 0}))};
                }});
   t.push_back({"scatter/src_larger", OpId::Scatter, {{3, 4}, {3, 3}}, [](const Ts& x) {
-                 return Ts{scatter(x[0], 1, idx({0, 3, 1, 2}, {2, 2}), x[1])};
+                 return Ts{scatter(x[0], 1, idx(x[0], {0, 3, 1, 2}, {2, 2}), x[1])};
                }});
 
   // dropout with a fixed seed: the same mask in every dtype

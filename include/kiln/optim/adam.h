@@ -6,6 +6,8 @@
 //   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g
 //   amsgrad: v_max = max(v_max, v), used in place of v below
 //   p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// The whole group's step can run as one fused kernel (Backend::adam_step): see `fused`.
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -19,6 +21,9 @@ struct AdamOptions {
   double eps = 1e-8;
   double weight_decay = 0;
   bool amsgrad = false;
+  // The fused step (one launch per group on CUDA). Unset: fused on CUDA, composite on the CPU;
+  // true: fused on any device; false: always the composite. As SGDOptions::fused.
+  std::optional<bool> fused = std::nullopt;
 };
 
 struct AdamWOptions {
@@ -27,9 +32,11 @@ struct AdamWOptions {
   double eps = 1e-8;
   double weight_decay = 1e-2;
   bool amsgrad = false;
+  std::optional<bool> fused = std::nullopt;  // as AdamOptions::fused
 };
 
-// Group options: "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad" (flag).
+// Group options: "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad" (flag), "fused" (NaN =
+// unset, 0 or 1).
 // State: "exp_avg", "exp_avg_sq", "max_exp_avg_sq" (amsgrad), step.
 class Adam : public Optimizer {
  public:

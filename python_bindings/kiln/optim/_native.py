@@ -4,7 +4,13 @@ The C++ optimizer (kiln._C._optim) holds the parameters' tensor handles, so grad
 backward() writes are seen directly, and step() / zero_grad() are one C++ call each.
 `param_groups` and `state` are views of the C++ objects (_param_group.py, _state.py); state_dict()
 and load_state_dict() use torch's format.
+
+`fused` (SGD, Adam, AdamW) chooses the update: None runs the fused step (one kernel per group)
+on CUDA and the composite elsewhere, True the fused step on any device, False always the
+composite; both agree to rounding. It is a C++ option holding NaN, 0 or 1. torch 1.13 has it on
+Adam only, so only Adam's param_groups show it; SGD and AdamW take it from the constructor.
 """
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -52,11 +58,17 @@ class NativeOptimizer(Optimizer):
     _step_is_tensor = True    # torch 1.13 keeps it as a 0-d float32 tensor (RMSprop: an int)
     _tuple_options = {}       # torch option -> its C++ options: {'betas': ('beta1', 'beta2')}
     _tuple_parts = frozenset()
+    # C++ options whose Python values are None / False / True (the C++ NaN / 0 / 1)
+    _tristate_options = frozenset()
+    # C++ options torch's param groups do not have: set by the constructor, not shown in
+    # param_groups or state_dict(); the group dict view keeps such a key in Python only
+    _hidden_options = frozenset()
     # torch options Kiln accepts with some values only: name -> (allowed values or None for any,
     # why the others are not implemented)
     _python_options = {}
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults, hidden=None):
+        """`hidden`: values of the _hidden_options for the C++ constructor."""
         self.defaults = defaults
         for key, value in defaults.items():
             if key in self._python_options:
@@ -69,8 +81,12 @@ class NativeOptimizer(Optimizer):
             check_disjoint([{"params": s.params} for s in specs], spec.params)
             specs.append(spec)
         cpp_defaults = {k: bool(v) if k in _FLAGS else v for key, value in defaults.items()
-                        if key not in self._python_options
+                        if key not in self._python_options and key not in self._tristate_options
                         for k, v in self._cpp_values(key, value, default=True).items()}
+        for key, value in list(defaults.items()) + list((hidden or {}).items()):
+            if key in self._tristate_options:
+                self._cpp_values(key, value)  # checks it
+                cpp_defaults[key] = None if value is None else bool(value)
         self._c = self._cpp([(s.params, s.cpp) for s in specs], **cpp_defaults)
         for spec in specs:
             self._append_group(spec)
@@ -85,6 +101,12 @@ class NativeOptimizer(Optimizer):
 
     def _cpp_values(self, key, value, default=False):
         """The C++ options and numbers for torch's option `key` = `value`."""
+        if key in self._tristate_options:
+            number = None if value is None else as_number(value)
+            if value is not None and number not in (0.0, 1.0):
+                raise TypeError(f"kiln.optim.{type(self).__name__}: '{key}' must be None, True "
+                                f"or False, got {value!r}")
+            return {key: math.nan if value is None else number}
         if key in self._tuple_parts:
             parent = next(k for k, parts in self._tuple_options.items() if key in parts)
             raise ValueError(f"kiln.optim.{type(self).__name__}: set '{parent}', not '{key}'")
@@ -103,6 +125,12 @@ class NativeOptimizer(Optimizer):
             raise TypeError(f"kiln.optim.{type(self).__name__}: the option '{key}' must be a "
                             f"number, got {value!r}")
         return {key: number}
+
+    def _python_value(self, key, number):
+        """A C++ option's number as Python reads it (tri-state options: None/False/True)."""
+        if key in self._tristate_options:
+            return None if math.isnan(number) else bool(number)
+        return number
 
     def _group_spec(self, group):
         """The _GroupSpec of a group dict, with torch's checks; unknown options are refused."""
@@ -222,7 +250,8 @@ class NativeOptimizer(Optimizer):
             if key in self._python_options:
                 self._check_python_option(key, value)
                 extras[key] = value
-            elif key not in self.defaults and as_number(value) is None:
+            elif key in self._hidden_options or (key not in self.defaults and
+                                                 as_number(value) is None):
                 extras[key] = value  # e.g. a group's name
             else:
                 for part, number in self._cpp_values(key, value).items():

@@ -3,9 +3,10 @@
 Reads and writes go straight to the C++ group options, so `group['lr'] = 0.01` (what user code
 and schedulers do) takes effect at the next step, and options the C++ schedulers change (lr,
 momentum, Adam's beta1 through 'betas') read back changed. The view speaks torch's names:
-Adam's C++ "beta1"/"beta2" appear as the tuple 'betas'. Options torch has and Kiln only accepts
-with one value (maximize, foreach, ...) and keys that are not numbers (a group's 'name') live
-in Python beside the C++ options.
+Adam's C++ "beta1"/"beta2" appear as the tuple 'betas', and a tri-state option ('fused') reads
+None/False/True. Options torch has and Kiln only accepts with one value (maximize, foreach, ...)
+and keys that are not numbers (a group's 'name') live in Python beside the C++ options; so does
+a key named like a hidden C++ option (SGD's 'fused', which torch's SGD groups lack).
 """
 from collections.abc import MutableMapping
 import numbers
@@ -57,8 +58,10 @@ class ParamGroup(MutableMapping):
         parts = optimizer._tuple_options.get(key)
         if parts is not None:
             value = tuple(optimizer._c.get_option(self._index, part) for part in parts)
-        elif key in optimizer._tuple_parts:
+        elif key in optimizer._tuple_parts or key in optimizer._hidden_options:
             raise KeyError(key)
+        elif key in optimizer._tristate_options:
+            return optimizer._python_value(key, optimizer._c.get_option(self._index, key))
         else:
             value = optimizer._c.get_option(self._index, key)
         given = self._given.get(key, _MISSING)
@@ -71,6 +74,10 @@ class ParamGroup(MutableMapping):
                                       "replaced; add parameters with add_param_group")
         if key in optimizer._python_options:
             optimizer._check_python_option(key, value)
+            self._extras[key] = value
+            return
+        if key in optimizer._hidden_options:
+            self._given.pop(key, None)
             self._extras[key] = value
             return
         if (as_number(value) is None and key not in optimizer._tuple_options and
@@ -91,7 +98,7 @@ class ParamGroup(MutableMapping):
                              "be removed from a parameter group")
         if key in self._extras:
             del self._extras[key]
-        elif key in optimizer._tuple_parts:
+        elif key in optimizer._tuple_parts or key in optimizer._hidden_options:
             raise KeyError(key)
         else:
             optimizer._c.erase_option(self._index, key)
@@ -102,7 +109,8 @@ class ParamGroup(MutableMapping):
         yield "params"
         yield from optimizer.defaults
         for key in optimizer._c.options(self._index):
-            if key not in optimizer.defaults and key not in optimizer._tuple_parts:
+            if (key not in optimizer.defaults and key not in optimizer._tuple_parts and
+                    key not in optimizer._hidden_options):
                 yield key
         for key in self._extras:
             if key not in optimizer.defaults:
@@ -115,6 +123,7 @@ class ParamGroup(MutableMapping):
         if key == "params" or key in self._extras or key in self._optimizer._tuple_options:
             return True
         return (key not in self._optimizer._tuple_parts and
+                key not in self._optimizer._hidden_options and
                 self._optimizer._c.has_option(self._index, key))
 
     def copy(self):

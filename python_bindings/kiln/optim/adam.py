@@ -1,6 +1,12 @@
 """kiln.optim.Adam (L2 weight decay in the gradient, optional AMSGrad), as torch.optim.Adam
 (PyTorch 1.13); the update is kiln::optim::Adam. torch's `betas` tuple is the C++ options
-beta1 and beta2."""
+beta1 and beta2.
+
+`fused`: None runs the fused step (one kernel per group) on CUDA and the composite elsewhere,
+True the fused step on any device (torch 1.13 allows CUDA only), False always the composite;
+they agree to rounding. The default is torch 1.13's, False, which param_groups and state_dict()
+show as torch does; pass fused=None (or True) for the fused step on CUDA. `foreach` and
+`capturable` are accepted and ignored (the step is one C++ call whatever their values)."""
 from .. import _C
 from . import _torch_options as opts
 from ._native import NativeOptimizer
@@ -24,9 +30,9 @@ class Adam(NativeOptimizer):
     _cpp = _C._optim.Adam
     _tuple_options = {"betas": ("beta1", "beta2")}
     _tuple_parts = frozenset(("beta1", "beta2"))
+    _tristate_options = frozenset(("fused",))
     _python_options = {"maximize": opts.MAXIMIZE, "foreach": opts.FOREACH,
-                       "capturable": opts.CAPTURABLE, "differentiable": opts.DIFFERENTIABLE,
-                       "fused": opts.FUSED}
+                       "capturable": opts.CAPTURABLE, "differentiable": opts.DIFFERENTIABLE}
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,

@@ -1,5 +1,10 @@
 """kiln.optim.SGD: stochastic gradient descent with momentum, dampening, Nesterov momentum and
-weight decay, as torch.optim.SGD (PyTorch 1.13); the update is kiln::optim::SGD."""
+weight decay, as torch.optim.SGD (PyTorch 1.13); the update is kiln::optim::SGD.
+
+Beyond torch 1.13: `fused` (None: the fused step, one kernel per group, on CUDA and the
+composite elsewhere; True: fused on any device; False: the composite). torch 1.13's SGD has no
+such option, so param_groups and state_dict() do not show it. `foreach` is accepted and ignored
+(the step is one C++ call whatever its value)."""
 from .. import _C
 from . import _torch_options as opts
 from ._native import NativeOptimizer
@@ -9,11 +14,14 @@ from .optimizer import required
 class SGD(NativeOptimizer):
     _cpp = _C._optim.SGD
     _counts_steps = False
+    _tristate_options = frozenset(("fused",))
+    _hidden_options = frozenset(("fused",))
     _python_options = {"maximize": opts.MAXIMIZE, "foreach": opts.FOREACH,
                        "differentiable": opts.DIFFERENTIABLE}
 
     def __init__(self, params, lr=required, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False, foreach=None, differentiable=False):
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
         if lr is not required and lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -25,4 +33,4 @@ class SGD(NativeOptimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach,
                         differentiable=differentiable)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, hidden=dict(fused=fused))

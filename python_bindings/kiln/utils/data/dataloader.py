@@ -2,10 +2,16 @@
 
 Loading runs in the calling process: num_workers > 0 is accepted and gives the same batches in
 the same order as PyTorch's workers would, loaded one after the other here (so
-get_worker_info() is None, worker_init_fn is not called, and pin_memory has nothing to pin on a
-CPU tensor). Shuffling draws from Kiln's default generator (reproducible under kiln.manual_seed)
-or from the `generator` given.
+get_worker_info() is None and worker_init_fn is not called). pin_memory=True copies each batch's
+tensors into page-locked memory, as torch does, when a GPU is usable (so that
+.to("cuda", non_blocking=True) is asynchronous); without one it warns and leaves them.
+Shuffling draws from Kiln's default generator (reproducible under kiln.manual_seed) or from the
+`generator` given.
 """
+import collections.abc
+import warnings
+
+from ... import _C
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
@@ -100,8 +106,20 @@ class DataLoader:
 
     def __iter__(self):
         if isinstance(self.dataset, IterableDataset):
-            return self._iterate_stream()
-        return self._iterate_map_style()
+            return self._pinned(self._iterate_stream())
+        return self._pinned(self._iterate_map_style())
+
+    def _pinned(self, batches):
+        if not self.pin_memory:
+            yield from batches
+            return
+        if _C._cuda.device_count() == 0:
+            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, then "
+                          "device pinned memory won't be used.")
+            yield from batches
+            return
+        for batch in batches:
+            yield _pin(batch)
 
     def _iterate_map_style(self):
         if self._auto_collation:
@@ -134,3 +152,27 @@ class DataLoader:
                 return (length + self.batch_size - 1) // self.batch_size
             return length
         return len(self.batch_sampler if self._auto_collation else self.sampler)
+
+
+def _pin(data):
+    """The tensors in a batch (also inside mappings, named tuples and sequences) in pinned
+    memory, like torch.utils.data's pin_memory."""
+    if isinstance(data, _C.Tensor):
+        return data.pin_memory()
+    if isinstance(data, (str, bytes)):
+        return data
+    if isinstance(data, collections.abc.Mapping):
+        try:
+            return type(data)({k: _pin(v) for k, v in data.items()})
+        except TypeError:
+            return {k: _pin(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(_pin(d) for d in data))
+    if isinstance(data, tuple):
+        return [_pin(d) for d in data]  # as torch: a tuple comes back as a list
+    if isinstance(data, collections.abc.Sequence):
+        try:
+            return type(data)([_pin(d) for d in data])
+        except TypeError:
+            return [_pin(d) for d in data]
+    return data

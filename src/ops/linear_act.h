@@ -1,0 +1,17 @@
+#pragma once
+// Internal entry point for a linear layer followed by an activation, fused into the matrix
+// product where the backend can (cuBLASLt epilogues on CUDA; cpu::linear on the CPU):
+//   linear_act(x, w, b, act) == act(linear(x, w, b))
+// with Activation::Relu = relu and Activation::Gelu = gelu(., "tanh") -- the tanh
+// approximation, because that is the GELU cuBLASLt's epilogue computes (Kiln's default gelu is
+// the exact erf form). Differentiable to any order: the backward is written with Kiln ops.
+// Cases the fused kernel does not take (an integer dtype, a bias that is not [out_features])
+// run the composite.
+#include "backend/backend.h"
+#include "kiln/tensor.h"
+
+namespace kiln {
+
+Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act);
+
+}  // namespace kiln
