@@ -35,8 +35,16 @@ LtContext lt_context(int device, const char* op) {
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     KILN_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture), op);
     if (capture == cudaStreamCaptureStatusNone) {
-      d.context.workspace = raw_allocate(kWorkspaceBytes, device, op);
-      d.context.workspace_bytes = kWorkspaceBytes;
+      // The workspace only widens the choice of algorithms: on a nearly full GPU the product
+      // runs without one (the algorithm cache is keyed by the workspace size) and a later call
+      // tries again.
+      try {
+        d.context.workspace = raw_allocate(kWorkspaceBytes, device, op);
+        d.context.workspace_bytes = kWorkspaceBytes;
+      } catch (const OutOfMemoryError&) {
+        d.context.workspace = nullptr;
+        d.context.workspace_bytes = 0;
+      }
     }
   }
   return d.context;

@@ -7,9 +7,10 @@
 //   - linear = act(x @ weight^T + bias) with cuBLASLt's epilogues. cuBLASLt's GELU epilogue is
 //     the tanh approximation, so Activation::Gelu means gelu(x, "tanh") here and in cpu::linear
 //     (Kiln's default gelu is the exact erf form). cuBLASLt's ReLU is max(x, 0), which maps NaN
-//     to 0 where Kiln's relu keeps NaN. When cuBLASLt offers no algorithm with the epilogue (a
-//     dtype without it), the product goes to a float32/float64 buffer and a small kernel adds the
-//     bias, applies the activation and rounds once, as the CPU does.
+//     to 0 (Kiln's relu keeps NaN); cpu::linear and the fallback below do the same. When cuBLASLt
+//     offers no algorithm with the epilogue (a dtype without it), the product goes to a
+//     float32/float64 buffer and a small kernel adds the bias, applies the activation and rounds
+//     once, as the CPU does.
 // Operands with any strides are used in place when one of their two matrix strides is unit
 // (row- or column-major, batch stride anything including 0); others are copied (blas/layout.h).
 #include <cublasLt.h>
@@ -408,8 +409,8 @@ struct BiasActivation {
     A v = acc != nullptr ? acc[i] : A(0);
     if (bias != nullptr) v += convert<A>(bias[(i % n) * bias_stride]);
     if (act == Activation::Relu) {
-      v = v > A(0) ? v : (v != v ? v : A(0));  // NaN stays NaN, as the relu kernel
-    } else if (act == Activation::Gelu) {      // gelu(x, "tanh"), as src/cpu/unary.cpp
+      v = v > A(0) ? v : A(0);             // max(v, 0), NaN -> 0, as cuBLASLt's ReLU epilogue
+    } else if (act == Activation::Gelu) {  // gelu(x, "tanh"), as src/cpu/unary.cpp
       const A k = A(0.7978845608028654), c = A(0.044715);
       const A u = k * (v + c * v * v * v);
       A t;
@@ -535,9 +536,13 @@ void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activatio
     return;
   }
   check_dims("linear", 1, m, n, k, x.shape(), weight.shape());
-  // cuBLASLt reads the bias as a packed vector.
-  const Tensor packed_bias =
-      bias.defined() && n > 1 && bias.stride(0) != 1 ? contiguous_copy(bias) : bias;
+  // cuBLASLt reads the bias as a packed vector, and some of its kernels assume a 16-byte aligned
+  // one whatever the heuristic was told (a misaligned read there kills the context): copy it.
+  const bool bias_misaligned =
+      bias.defined() && reinterpret_cast<uintptr_t>(bias.data_ptr()) % 16 != 0;
+  const Tensor packed_bias = bias.defined() && ((n > 1 && bias.stride(0) != 1) || bias_misaligned)
+                                 ? contiguous_copy(bias)
+                                 : bias;
   Operand ox = make_operand(x, false, false);
   Operand ow = make_operand(weight, true, false);  // weight^T, [K, N]
   Gemm g;

@@ -20,8 +20,10 @@
 
 namespace kiln::cuda {
 
-// Dims left after merging; kernel arguments carry them by value. A tensor needing more is
-// refused with an error naming the op (never silently wrong).
+// Dims left after merging. Kernel arguments carry them by value, and a kernel that indexes them
+// with a runtime dim copies them to local memory, so the cap is kept small. A tensor needing more
+// (more than 12 dims that no operand lets merge, which takes a 13-D permutation) is refused with
+// an error naming the op, never silently wrong; the CPU backend has no such limit.
 inline constexpr int kMaxKernelDims = 12;
 
 template <int N>
@@ -85,7 +87,7 @@ StridedIndexer<N> make_indexer(const std::array<const Tensor*, N>& ts, const cha
   }
   KILN_CHECK(merged <= kMaxKernelDims, op, ": a tensor of shape ", shape_str(shape), " has ",
              merged, " dims that cannot be merged; CUDA kernels take at most ", kMaxKernelDims,
-             " (make it contiguous first)");
+             " (compute it on the CPU, or reshape it to fewer dims first)");
   StridedIndexer<N> ix;
   ix.ndim = merged;
   for (int d = 0; d < merged; ++d) {

@@ -18,6 +18,7 @@
 #include "kernels/elementwise.cuh"
 #include "kernels/kernels.h"
 #include "kiln/ops.h"
+#include "runtime/pinned.h"
 
 namespace kiln::cuda {
 namespace {
@@ -141,7 +142,9 @@ struct ScopedEvent {
     KILN_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), kOp);
   }
   ~ScopedEvent() {
-    if (event != nullptr) (void)cudaEventDestroy(event);
+    // A failure here must not stay in the runtime's error slot, where the next launch check
+    // would report it as its own.
+    if (event != nullptr && cudaEventDestroy(event) != cudaSuccess) (void)cudaGetLastError();
   }
   ScopedEvent(const ScopedEvent&) = delete;
   ScopedEvent& operator=(const ScopedEvent&) = delete;
@@ -295,7 +298,8 @@ void copy_non_blocking(const Tensor& src, const Tensor& dst) {
   const bool to_host = src.device().is_cuda() && dst.device().is_cpu();
   const bool plain_bytes = src.dtype() == dst.dtype() && src.numel() == dst.numel() &&
                            src.is_contiguous() && dst.is_contiguous();
-  if (!(to_device || to_host) || !plain_bytes || !is_pinned(to_device ? src : dst)) {
+  if (!(to_device || to_host) || !plain_bytes ||
+      !is_pinned_pointer((to_device ? src : dst).impl()->data())) {
     copy(src, dst);
     return;
   }
@@ -320,31 +324,6 @@ void copy_non_blocking(const Tensor& src, const Tensor& dst) {
                              "cudaLaunchHostFunc(stream, release_after_transfer, held)");
   }
   (void)held.release();  // owned by the host function now
-}
-
-Tensor empty_pinned(const Shape& shape, DType dtype) {
-  constexpr const char* op = "empty_pinned";
-  const int64_t n = checked_numel(op, shape);
-  KILN_CHECK(device_count() > 0, op, ": pinned host memory needs a CUDA device; none is available");
-  const size_t nbytes = size_t(n) * element_size(dtype);
-  void* ptr = nullptr;
-  if (nbytes > 0) KILN_CUDA_CHECK(cudaHostAlloc(&ptr, nbytes, cudaHostAllocDefault), op);
-  auto storage =
-      std::make_shared<Storage>(ptr, nbytes, Device::cpu(), [](void* p) { (void)cudaFreeHost(p); });
-  return Tensor(
-      std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
-}
-
-bool is_pinned(const Tensor& t) {
-  if (!t.defined() || !t.device().is_cpu() || device_count() == 0) return false;
-  const void* ptr = t.impl()->data();
-  if (ptr == nullptr) return false;
-  cudaPointerAttributes attr{};
-  if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
-    (void)cudaGetLastError();  // not an error worth keeping: the pointer is simply not known
-    return false;
-  }
-  return attr.type == cudaMemoryTypeHost;
 }
 
 }  // namespace kiln::cuda

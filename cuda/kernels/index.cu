@@ -84,7 +84,7 @@ StridedIndexer<N> geometry(const Shape& shape, const std::array<Shape, N>& strid
   }
   KILN_CHECK(sizes.size() <= size_t(kMaxKernelDims), op, ": a tensor of shape ", shape_str(shape),
              " has ", sizes.size(), " dims that cannot be merged; CUDA kernels take at most ",
-             kMaxKernelDims, " (make it contiguous first)");
+             kMaxKernelDims, " (compute it on the CPU, or reshape it to fewer dims first)");
   StridedIndexer<N> ix;
   ix.ndim = int(sizes.size());
   for (size_t d = 0; d < sizes.size(); ++d) {

@@ -119,7 +119,7 @@ struct DimList {
   StridedIndexer<N> indexer(const char* op, const Shape& shape) const {
     KILN_CHECK(size.size() <= size_t(kMaxKernelDims), op, ": a tensor of shape ", shape_str(shape),
                " has ", size.size(), " dims that cannot be merged; CUDA kernels take at most ",
-               kMaxKernelDims, " (make it contiguous first)");
+               kMaxKernelDims, " (compute it on the CPU, or reshape it to fewer dims first)");
     StridedIndexer<N> ix;
     ix.ndim = int(size.size());
     for (size_t d = 0; d < size.size(); ++d) {

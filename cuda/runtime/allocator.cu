@@ -146,7 +146,12 @@ void* raw_allocate(size_t nbytes, int device, const char* op) {
     // Blocks freed on the stream but not yet reached by it are not reusable yet, and the pool
     // may hold memory in sizes that do not fit: wait for the stream, give the cache back to the
     // driver, and try once more before giving up.
+    // Not while the stream is being captured into a CUDA Graph: synchronising would invalidate
+    // the capture, so that allocation fails at once.
     (void)cudaGetLastError();
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    KILN_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture), op);
+    if (capture != cudaStreamCaptureStatusNone) throw_out_of_memory(nbytes, device, op);
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream), op);
     KILN_CUDA_CHECK(cudaMemPoolTrimTo(p, 0), op);
     err = cudaMallocAsync(&ptr, nbytes, stream);

@@ -123,9 +123,14 @@ def _refuse_unsupported(op, out=None, layout=None, generator=None, memory_format
             raise NotImplementedError(f"{op}: the {name}= argument is not supported by Kiln")
 
 
+def _pinned(t, pin_memory):
+    """torch's pin_memory=True: the result lives in page-locked host memory (needs a GPU)."""
+    return t.pin_memory() if pin_memory else t
+
+
 def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     dtype, device = _check_options("tensor", dtype, device)
-    t = _from_data(data, dtype, device, copy=True)
+    t = _pinned(_from_data(data, dtype, device, copy=True), pin_memory)
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
@@ -138,7 +143,7 @@ def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=Fals
                   pin_memory=False):
     _refuse_unsupported("scalar_tensor", layout=layout)
     dtype, device = _check_options("scalar_tensor", dtype, device)
-    return _C._full([], s, dtype or _C.float32, device, requires_grad)
+    return _pinned(_C._full([], s, dtype or _C.float32, device, requires_grad), pin_memory)
 
 
 def _factory(fn, name):
@@ -146,7 +151,9 @@ def _factory(fn, name):
              pin_memory=False, memory_format=None, generator=None):
         _refuse_unsupported(name, out, layout, generator, memory_format)
         dtype, device = _check_options(name, dtype, device)
-        return fn(_size_args(size), dtype, device, requires_grad)
+        t = fn(_size_args(size), dtype, device, False)
+        t = _pinned(t, pin_memory)
+        return t.requires_grad_(requires_grad) if requires_grad else t
     make.__name__ = make.__qualname__ = name
     return make
 

@@ -215,8 +215,8 @@ void linear_typed(const Tensor& x, const Tensor& weight, const Tensor& bias, Act
       switch (act) {
         case Activation::None:
           break;
-        case Activation::Relu:  // NaN stays NaN, as the relu kernel
-          v = v > A(0) ? v : (std::isnan(v) ? v : A(0));
+        case Activation::Relu:  // max(v, 0), NaN -> 0: cuBLASLt's ReLU epilogue (linear_act.h)
+          v = v > A(0) ? v : A(0);
           break;
         case Activation::Gelu:
           v = A(0.5) * v * (A(1) + std::tanh(kTanh * (v + kCubic * v * v * v)));

@@ -91,14 +91,16 @@ void integral_unary(OpId op, const Tensor& x, const Tensor& out, const OpParams&
   using A = int64_t;
   auto run = [&](auto f) { map1<T, T, A>(x, out, f); };
   switch (op) {
+    // Negation and squaring wrap around like PyTorch's (-INT64_MIN == INT64_MIN), computed in
+    // unsigned arithmetic because signed overflow is undefined behaviour in C++.
     case OpId::Neg:
-      return run([](A v) { return -v; });
+      return run([](A v) { return A(0 - uint64_t(v)); });
     case OpId::Abs:
-      return run([](A v) { return v < 0 ? -v : v; });
+      return run([](A v) { return v < 0 ? A(0 - uint64_t(v)) : v; });
     case OpId::Sign:
       return run([](A v) { return A((0 < v) - (v < 0)); });
     case OpId::Square:
-      return run([](A v) { return v * v; });
+      return run([](A v) { return A(uint64_t(v) * uint64_t(v)); });
     case OpId::Floor:
     case OpId::Ceil:
     case OpId::Round:

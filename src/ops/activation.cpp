@@ -1,4 +1,5 @@
 // Activation functions: one kernel each, backward in Kiln ops.
+#include "ops/linear_act.h"
 #include "ops/unary_op.h"
 
 namespace kiln {
@@ -44,6 +45,17 @@ Tensor tanh(const Tensor& x) {
                   [](const Tensor&, const Tensor& y, const Tensor& g) { return g * (1 - y * y); });
 }
 
+Tensor gelu_tanh_grad_factor(const Tensor& x) {
+  // float16/bfloat16 are widened first: x * x overflows float16 from |x| = 256, and 0 * inf
+  // would make the gradient NaN where it is 1 (torch computes this in float32 too).
+  const bool narrow = x.dtype() == DType::Float16 || x.dtype() == DType::BFloat16;
+  const Tensor z = narrow ? x.to(DType::Float32) : x;
+  Tensor t = tanh((z + z * z * z * kGeluTanhC) * kSqrt2OverPi);
+  Tensor du = (z * z * (3 * kGeluTanhC) + 1) * kSqrt2OverPi;
+  Tensor d = (t + 1) * 0.5 + z * 0.5 * (1 - t * t) * du;
+  return narrow ? d.to(x.dtype()) : d;
+}
+
 Tensor gelu(const Tensor& x, const std::string& approximate) {
   KILN_CHECK_VALUE(approximate == "none" || approximate == "tanh",
                    "gelu: approximate must be 'none' or 'tanh', got '", approximate, "'");
@@ -52,9 +64,7 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   if (p.mode == 1) {
     return unary_op({OpId::Gelu, "GeluBackward0", kSaveInput, true, p}, x,
                     [](const Tensor& x, const Tensor&, const Tensor& g) {
-                      Tensor t = tanh((x + x * x * x * kGeluTanhC) * kSqrt2OverPi);
-                      Tensor du = (x * x * (3 * kGeluTanhC) + 1) * kSqrt2OverPi;
-                      return g * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du);
+                      return g * gelu_tanh_grad_factor(x);
                     });
   }
   return unary_op({OpId::Gelu, "GeluBackward0", kSaveInput, true, p}, x,

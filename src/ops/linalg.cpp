@@ -196,16 +196,6 @@ Tensor linear_composite(const Tensor& x, const Tensor& weight, const Tensor& bia
   return add(out, bias);
 }
 
-constexpr double kSqrt2OverPi = 0.7978845608028654;
-constexpr double kGeluTanhC = 0.044715;
-
-// d gelu_tanh(z) / dz, the formula of gelu(x, "tanh")'s backward (src/ops/activation.cpp).
-Tensor gelu_tanh_derivative(const Tensor& z) {
-  Tensor t = tanh((z + z * z * z * kGeluTanhC) * kSqrt2OverPi);
-  Tensor du = (z * z * (3 * kGeluTanhC) + 1) * kSqrt2OverPi;
-  return (t + 1) * 0.5 + z * 0.5 * (1 - t * t) * du;
-}
-
 // act(x @ weight^T + bias) through Backend::linear; x of any rank >= 1 is flattened to rows.
 Tensor linear_fused(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
   const int64_t k = weight.size(1), n = weight.size(0);
@@ -227,7 +217,7 @@ Tensor linear_fused(const Tensor& x, const Tensor& weight, const Tensor& bias, A
         // z is recomputed rather than kept: one more product in backward, no [M, N] buffer
         // held between forward and backward.
         const Tensor b = saved_b.defined() ? saved_b.get(node) : Tensor();
-        gz = gz * gelu_tanh_derivative(linear_fused(xs, w, b, Activation::None));
+        gz = gz * gelu_tanh_grad_factor(linear_fused(xs, w, b, Activation::None));
       }
       Tensor gx, gw, gb;
       if (node.needs_input_grad(0)) gx = mm(gz, w);

@@ -226,10 +226,10 @@ TEST(CudaCopy, AcrossDevices) {
 TEST(CudaCopy, NonBlockingFromPinnedMemory) {
   SKIP_WITHOUT_GPU();
   const int64_t n = (int64_t(1) << 22) + 3;  // 16 MiB of float32: long enough to be in flight
-  Tensor pinned_src = cuda::empty_pinned({n}, DType::Float32);
-  EXPECT_TRUE(cuda::is_pinned(pinned_src));
-  EXPECT_FALSE(cuda::is_pinned(empty({n})));
-  EXPECT_FALSE(cuda::is_pinned(empty({n}, TensorOptions(DType::Float32, kGpu))));
+  Tensor pinned_src = empty({n}).pin_memory();
+  EXPECT_TRUE(pinned_src.is_pinned());
+  EXPECT_FALSE(empty({n}).is_pinned());
+  EXPECT_FALSE(empty({n}, TensorOptions(DType::Float32, kGpu)).is_pinned());
   Tensor values = rand({n});
   cpu_backend().copy(values, pinned_src);
 
@@ -241,7 +241,7 @@ TEST(CudaCopy, NonBlockingFromPinnedMemory) {
   EXPECT_GE(storage.use_count(), 2) << "the pending transfer must hold the pinned buffer";
 
   // Device to host into pinned memory: complete only after a synchronisation.
-  Tensor pinned_dst = cuda::empty_pinned({n}, DType::Float32);
+  Tensor pinned_dst = empty({n}).pin_memory();
   cuda::copy_non_blocking(dev, pinned_dst);
   cuda::synchronize_device(0);
   expect_identical(pinned_dst, values, "pinned round trip");
@@ -254,7 +254,7 @@ TEST(CudaCopy, NonBlockingFromPinnedMemory) {
   // The caller may drop the pinned source right after queueing the transfer.
   Tensor dev2 = empty({n}, TensorOptions(DType::Float32, kGpu));
   {
-    Tensor temp = cuda::empty_pinned({n}, DType::Float32);
+    Tensor temp = empty({n}).pin_memory();
     cpu_backend().copy(values, temp);
     cuda::copy_non_blocking(temp, dev2);
   }
@@ -268,7 +268,7 @@ TEST(CudaCopy, NonBlockingFromPinnedMemory) {
   Tensor halves = empty({n}, TensorOptions(DType::Float16));
   cuda::copy_non_blocking(dev, halves);
   expect_identical(halves, values.to(DType::Float16), "converting fallback");
-  Tensor pinned_strided = cuda::empty_pinned({2 * n}, DType::Float32).slice(0, 0, 2 * n, 2);
+  Tensor pinned_strided = empty({2 * n}).pin_memory().slice(0, 0, 2 * n, 2);
   cuda::copy_non_blocking(dev, pinned_strided);
   expect_identical(pinned_strided, values, "strided pinned fallback");
 }

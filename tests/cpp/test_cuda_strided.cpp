@@ -138,7 +138,7 @@ TEST(CudaStrided, TwelveUnmergeableDimsAreAccepted) {
 TEST(CudaStrided, MoreThanTwelveDimsAfterMergingIsAnError) {
   Tensor x = unmergeable(13);
   EXPECT_THROW_MSG((void)cuda::make_indexer<1>({&x}, "my_op"), Error, "my_op", "13 dims",
-                   "at most 12", "contiguous");
+                   "at most 12", "CPU");
   // The same tensor made contiguous merges into one dim.
   Tensor c = x.contiguous();
   EXPECT_EQ(cuda::make_indexer<1>({&c}, "test").ndim, 1);

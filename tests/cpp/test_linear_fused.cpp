@@ -103,6 +103,27 @@ TEST(LinearFused, GeluIsTheTanhApproximation) {
   expect_values(y, {6, 1}, expected, 1e-15);
 }
 
+// float16 pre-activations of 256 and more: z * z overflows float16, and a derivative computed in
+// float16 was NaN (0 * inf) where it is 1 (or 0 for large negative z).
+TEST(LinearFused, GeluBackwardOfLargeFloat16PreActivationsIsFinite) {
+  for (DType dt : {DType::Float16, DType::BFloat16}) {
+    Tensor x = tensor({-300, -256, 255, 256, 300}, {5, 1}, dt).requires_grad_(true);
+    Tensor w = ones({1, 1}, dt).requires_grad_(true);
+    sum(linear_act(x, w, Tensor(), Activation::Gelu)).backward();
+    expect_values(x.grad().to(DType::Float64), {5, 1}, {0, 0, 1, 1, 1}, 1e-3);
+    Tensor z = tensor({-300, 300}, {2}, dt).requires_grad_(true);
+    sum(gelu(z, "tanh")).backward();
+    expect_values(z.grad().to(DType::Float64), {2}, {0, 1}, 1e-3);
+  }
+}
+
+// linear_act's ReLU is max(z, 0) on every device (cuBLASLt's epilogue): NaN becomes 0.
+TEST(LinearFused, ReluEpilogueMapsNanToZero) {
+  Tensor x = tensor({std::nan(""), 1.0}, {2, 1});
+  Tensor y = linear_act(x, ones({1, 1}), Tensor(), Activation::Relu);
+  expect_values(y, {2, 1}, {0, 1});
+}
+
 TEST(LinearFused, EmptyInnerDimensionGivesActivatedBias) {
   Tensor b = tensor({1.5, -2}, {2});
   expect_values(linear(zeros({3, 0}), zeros({2, 0}), b), {3, 2}, {1.5, -2, 1.5, -2, 1.5, -2});

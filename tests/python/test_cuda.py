@@ -56,6 +56,8 @@ def test_without_a_gpu_calls_that_need_one_raise_clearly():
         ("synchronize", kiln.cuda.synchronize),
         ("get_device_name", lambda: kiln.cuda.get_device_name(0)),
         ("pin_memory", lambda: kiln.ones(3).pin_memory()),
+        ("pin_memory", lambda: kiln.ones(3, pin_memory=True)),
+        ("pin_memory", lambda: kiln.tensor([1.0, 2.0], pin_memory=True)),
     ]:
         with pytest.raises(RuntimeError, match=name) as info:
             call()
@@ -179,6 +181,8 @@ def test_pinned_memory_and_non_blocking_copies():
     pinned = host.pin_memory()
     assert pinned.is_pinned() and pinned.device.type == "cpu"
     assert pinned.pin_memory() is pinned
+    assert kiln.zeros(2, 3, pin_memory=True).is_pinned()
+    assert kiln.tensor([1.0], pin_memory=True, requires_grad=True).is_pinned()
     np.testing.assert_array_equal(pinned.numpy(), host.numpy())
     gpu = pinned.to("cuda", non_blocking=True)
     assert gpu.is_cuda
