@@ -508,18 +508,8 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out) {
 
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
             const Tensor& out) {
-  KILN_CHECK(
-      x.dim() == 2 && weight.dim() == 2 && out.dim() == 2 && (!bias.defined() || bias.dim() == 1),
-      "linear: expected x [M, K], weight [N, K], bias [N] and out [M, N], got ",
-      shape_str(x.shape()), ", ", shape_str(weight.shape()), ", ",
-      bias.defined() ? shape_str(bias.shape()) : std::string("no bias"), " and ",
-      shape_str(out.shape()));
+  check_linear_contract(x, weight, bias, out);
   const int64_t m = x.size(0), k = x.size(1), n = weight.size(0);
-  KILN_CHECK(weight.size(1) == k && out.size(0) == m && out.size(1) == n &&
-                 (!bias.defined() || bias.size(0) == n),
-             "linear: mismatched shapes x ", shape_str(x.shape()), ", weight ",
-             shape_str(weight.shape()), ", out ", shape_str(out.shape()));
-  KILN_CHECK(out.is_contiguous(), "linear: the output must be contiguous");
   const DType dtype = x.dtype();
   KILN_CHECK(is_floating(dtype) && weight.dtype() == dtype && out.dtype() == dtype &&
                  (!bias.defined() || bias.dtype() == dtype),

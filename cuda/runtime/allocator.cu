@@ -199,17 +199,6 @@ size_t pool_reserved_bytes(int device) {
 
 // ---- the public statistics (kiln/cuda.h) ----
 
-namespace {
-int resolve_device(int device, const char* op) {
-  if (device < 0) {
-    KILN_CHECK(is_available(), op, ": no CUDA device available");
-    device = current_device();
-  }
-  check_device(device, op);
-  return device;
-}
-}  // namespace
-
 MemoryStats memory_stats(int device) {
   device = resolve_device(device, "memory_stats");
   MemoryStats out;

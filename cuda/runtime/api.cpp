@@ -12,21 +12,12 @@
 
 namespace kiln::cuda {
 
-namespace {
-int resolve(int device, const char* op) {
-  if (device < 0) {
-    KILN_CHECK(is_available(), op, ": no CUDA device available");
-    device = current_device();
-  }
-  check_device(device, op);
-  return device;
+std::string get_device_name(int device) {
+  return device_name(resolve_device(device, "get_device_name"));
 }
-}  // namespace
-
-std::string get_device_name(int device) { return device_name(resolve(device, "get_device_name")); }
 
 void synchronize_device(int device) {
-  device = resolve(device, "synchronize");
+  device = resolve_device(device, "synchronize");
   DeviceGuard guard(device);
   // All streams of the device (compute, communication, other libraries' own), as
   // torch.cuda.synchronize does.
@@ -47,7 +38,7 @@ Event::Event(bool enable_timing) : impl_(std::make_shared<Impl>()) {
 bool Event::enable_timing() const { return impl_->enable_timing; }
 
 void Event::record(int device) {
-  device = resolve(device, "Event.record");
+  device = resolve_device(device, "Event.record");
   if (!impl_->event) {
     impl_->event = std::make_unique<StreamEvent>(device, impl_->enable_timing);
   }
@@ -59,7 +50,7 @@ void Event::record(int device) {
 
 void Event::wait(int device) const {
   if (!impl_->event) return;
-  device = resolve(device, "Event.wait");
+  device = resolve_device(device, "Event.wait");
   impl_->event->wait(compute_stream(device));
 }
 

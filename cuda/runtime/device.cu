@@ -68,6 +68,15 @@ void check_device(int device, const char* op) {
              count, count == 1 ? " device)" : " devices)");
 }
 
+int resolve_device(int device, const char* op) {
+  if (device < 0) {
+    KILN_CHECK(is_available(), op, ": no CUDA device available");
+    device = current_device();
+  }
+  check_device(device, op);
+  return device;
+}
+
 std::string device_name(int device) { return properties(device).name; }
 
 int compute_capability(int device) {

@@ -12,6 +12,8 @@ namespace kiln::cuda {
 
 // Throws kiln::Error naming `op` when `device` is not in [0, device_count()).
 void check_device(int device, const char* op);
+// `device`, or the current device when it is negative (the public API's -1); checked.
+int resolve_device(int device, const char* op);
 
 // Properties, e.g. "NVIDIA H200", (9, 0), 150 GB.
 std::string device_name(int device);

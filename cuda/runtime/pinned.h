@@ -9,7 +9,8 @@
 
 namespace kiln::cuda {
 
-// Storage of nbytes of pinned host memory (a CPU storage, freed with cudaFreeHost). Needs a
+// Storage of nbytes of pinned host memory (a CPU storage). Its block goes back to a cache for
+// reuse when the storage dies (cudaFreeHost would synchronise the device). Needs a
 // usable device: throws kiln::Error naming `op` without one, OutOfMemoryError when the host
 // cannot lock that much memory.
 std::shared_ptr<Storage> allocate_pinned_storage(size_t nbytes, const char* op);

@@ -110,6 +110,11 @@ class Backend {
   virtual void norm_of_tensors(const std::vector<Tensor>& xs, double p, const Tensor& out) = 0;
 };
 
+// Backend::linear's shape contract (2-D x [M, K], weight [N, K], bias [N] or none, contiguous
+// out [M, N]), checked by every backend's kernel.
+void check_linear_contract(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           const Tensor& out);
+
 // The backend of a device; throws when the build or the machine has none.
 Backend& backend(Device device);
 // The backend that runs `op` on `device`; throws "<op>: no CUDA kernel" when it lacks the kernel.

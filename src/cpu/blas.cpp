@@ -231,18 +231,8 @@ void linear_typed(const Tensor& x, const Tensor& weight, const Tensor& bias, Act
 
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
             const Tensor& out) {
-  KILN_CHECK(
-      x.dim() == 2 && weight.dim() == 2 && out.dim() == 2 && (!bias.defined() || bias.dim() == 1),
-      "linear: expected x [M, K], weight [N, K], bias [N] and out [M, N], got ",
-      shape_str(x.shape()), ", ", shape_str(weight.shape()), ", ",
-      bias.defined() ? shape_str(bias.shape()) : std::string("no bias"), " and ",
-      shape_str(out.shape()));
+  check_linear_contract(x, weight, bias, out);
   const int64_t m = x.size(0), k = x.size(1), n = weight.size(0);
-  KILN_CHECK(weight.size(1) == k && out.size(0) == m && out.size(1) == n &&
-                 (!bias.defined() || bias.size(0) == n),
-             "linear: mismatched shapes x ", shape_str(x.shape()), ", weight ",
-             shape_str(weight.shape()), ", out ", shape_str(out.shape()));
-  KILN_CHECK(out.is_contiguous(), "linear: the output must be contiguous");
   if (m == 0 || n == 0) return;
   KILN_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
              "linear: matrix dimensions above 2^31 - 1 are not supported (x ", shape_str(x.shape()),

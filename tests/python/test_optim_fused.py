@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import kiln
+import test_optim
 
 SHAPES = [(3, 4), (5,), (2, 1, 3), (0,), (37,)]
 STEPS = 10
@@ -23,17 +24,8 @@ SAME_ORDER = {kiln.float64: dict(rtol=1e-14, atol=1e-15), kiln.float32: dict(rto
 NUMPY = {kiln.float32: np.float32, kiln.float64: np.float64}
 DTYPES = pytest.mark.parametrize("dtype", [kiln.float32, kiln.float64], ids=["f32", "f64"])
 
-CASES = [
-    ("SGD", dict(lr=0.1)),
-    ("SGD", dict(lr=0.05, momentum=0.9)),
-    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01)),
-    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.05)),
-    ("Adam", dict()),
-    ("Adam", dict(lr=0.01, amsgrad=True)),
-    ("Adam", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
-    ("AdamW", dict(lr=0.01)),
-    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
-]
+# The optimizer cases of the parity tests that have a fused step.
+CASES = [case for case in test_optim.CASES if case[0] in ("SGD", "Adam", "AdamW")]
 IDS = [f"{name}-{i}" for i, (name, _) in enumerate(CASES)]
 
 
