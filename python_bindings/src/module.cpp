@@ -18,6 +18,9 @@ NB_MODULE(_C, m) {
   kiln::python::bind_optim(m);
   kiln::python::bind_io(m);
   kiln::python::bind_conv(m);
+  kiln::python::bind_pool(m);
+  kiln::python::bind_norm(m);
+  kiln::python::bind_resample(m);
   kiln::python::bind_datasets(m);
   kiln::python::bind_backends(m);
   kiln::python::bind_cuda(m);  // after bind_errors: its OutOfMemoryError translator goes first

@@ -10,3 +10,6 @@
 #include "kiln/nn/linear.h"
 #include "kiln/nn/loss.h"
 #include "kiln/nn/module.h"
+#include "kiln/nn/normalization.h"
+#include "kiln/nn/pooling.h"
+#include "kiln/nn/resample.h"

@@ -23,12 +23,17 @@ __all__ = [
     # layers
     "linear", "bilinear", "dropout", "embedding", "one_hot", "conv2d", "max_pool2d",
     "max_pool2d_with_indices", "avg_pool2d",
+    "max_pool1d", "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
+    "max_unpool2d",
     # distances
     "cosine_similarity", "pairwise_distance", "normalize",
     # losses
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss", "kl_div",
     "triplet_margin_loss", "cosine_embedding_loss", "margin_ranking_loss",
+    # normalisation
+    "batch_norm", "group_norm", "instance_norm",
 ]
 
 
@@ -141,6 +146,41 @@ max_pool2d = _C._conv.max_pool2d
 # avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 #            count_include_pad=True, divisor_override=None)
 avg_pool2d = _C._conv.avg_pool2d
+
+# The rest of the pooling family (kiln._C._pool); sizes are ints or tuples as in torch.
+# max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+#            return_indices=False)
+max_pool1d = _C._pool.max_pool1d
+# avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+#            count_include_pad=True)
+avg_pool1d = _C._pool.avg_pool1d
+# adaptive_avg_pool1d(input, output_size); adaptive_avg_pool2d(input, output_size), whose
+# output_size entries may be None (keep that input size).
+adaptive_avg_pool1d = _C._pool.adaptive_avg_pool1d
+adaptive_avg_pool2d = _C._pool.adaptive_avg_pool2d
+# adaptive_max_pool2d(input, output_size, return_indices=False)
+adaptive_max_pool2d = _C._pool.adaptive_max_pool2d
+# max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None)
+max_unpool2d = _C._pool.max_unpool2d
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=True):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    return adaptive_max_pool2d(input, output_size, True)
+
+# Normalisation (kiln._C._norm); running statistics are updated in place.
+# batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+#            momentum=0.1, eps=1e-05)
+batch_norm = _C._norm.batch_norm
+# group_norm(input, num_groups, weight=None, bias=None, eps=1e-05)
+group_norm = _C._norm.group_norm
+# instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+#               use_input_stats=True, momentum=0.1, eps=1e-05)
+instance_norm = _C._norm.instance_norm
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
@@ -290,3 +330,115 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
                         reduction="mean"):
     reduction = _reduction("margin_ranking_loss", size_average, reduce, reduction)
     return _nn.margin_ranking_loss(input1, input2, target, margin, reduction)
+
+
+# ------------------------- padding, interpolation, pixel shuffle, dropout2d (kiln._C._resample)
+# C++: include/kiln/nn/resample.h. These wrappers turn torch's ints / sequences / None into the
+# lists the bindings take, and raise torch's exception types where torch checks in Python.
+
+def pad(input, pad, mode="constant", value=None):
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    pads = [int(p) for p in pad]
+    if mode != "constant" and len(pads) % 2 == 0 and len(pads) <= 2 * input.dim():
+        if not (value is None or value == 0):
+            raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+        n, d = len(pads), input.dim()
+        if not ((n == 2 and d in (2, 3)) or (n == 4 and d in (3, 4)) or (n == 6 and d in (4, 5))):
+            raise NotImplementedError(
+                "Only 2D, 3D, 4D, 5D padding with non-constant padding are supported for now")
+    return _C._resample.pad(input, pads, mode, None if value is None else float(value))
+
+
+_INTERPOLATE_DIMS = {"linear": 3, "bilinear": 4, "trilinear": 5}
+
+
+def _spatial_list(value, input, what, cast):
+    dim = input.dim() - 2
+    if isinstance(value, (list, tuple)):
+        if len(value) != dim:
+            if what == "size":
+                raise ValueError(
+                    "Input and output must have the same number of spatial dimensions, but got "
+                    f"input with spatial dimensions of {list(input.shape[2:])} and output size of "
+                    f"{tuple(value)}. Please provide input tensor in (N, C, d1, d2, ...,dK) "
+                    "format and output size in (o1, o2, ...,oK) format.")
+            raise ValueError(
+                "Input and scale_factor must have the same number of spatial dimensions, but "
+                f"got input with spatial dimensions of {dim} and scale_factor of shape "
+                f"{tuple(value)}.")
+        return [cast(v) for v in value]
+    return [cast(value)] * dim
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is None and scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    sizes = _spatial_list(size, input, "size", int) if size is not None else []
+    scales = _spatial_list(scale_factor, input, "scale_factor", float) if size is None else []
+    if recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by Kiln")
+    if mode in _INTERPOLATE_DIMS and input.dim() != _INTERPOLATE_DIMS[mode] and \
+            input.dim() in (3, 4, 5):
+        raise NotImplementedError(f"Got {input.dim()}D input, but {mode} mode needs "
+                                  f"{_INTERPOLATE_DIMS[mode]}D input")
+    if mode not in ("nearest", "nearest-exact") and mode not in _INTERPOLATE_DIMS or \
+            input.dim() not in (3, 4, 5):
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) for "
+            "the modes: nearest | linear | bilinear | trilinear | nearest-exact (got "
+            f"{mode}); Kiln has no bicubic or area interpolation")
+    return _C._resample.interpolate(input, sizes, scales, mode, align_corners,
+                                    recompute_scale_factor)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.")
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def pixel_shuffle(input, upscale_factor):
+    return _C._resample.pixel_shuffle(input, upscale_factor)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    return _C._resample.pixel_unshuffle(input, downscale_factor)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    inp_dim = input.dim()
+    if inp_dim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {inp_dim}-D input to dropout2d, which is deprecated and will "
+            "result in an error in a future release. To retain the behavior and silence this "
+            "warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, and "
+            "an optional batch dimension (i.e. 3D or 4D inputs).")
+    if inp_dim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.")
+    if not inplace:
+        return _C._resample.dropout2d(input, p, training)
+    if not training or p == 0:
+        return input
+    return _write_back(input, lambda x: _C._resample.dropout2d(x, p, True))
+
+
+__all__ += ["pad", "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle", "dropout2d"]

@@ -8,11 +8,14 @@ from .distance import CosineSimilarity, PairwiseDistance
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
 from .linear import Bilinear, Identity, Linear
+from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,
+                            InstanceNorm2d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, HuberLoss,
                    KLDivLoss, L1Loss, MarginRankingLoss, MSELoss, NLLLoss, SmoothL1Loss,
                    TripletMarginLoss)
 from .parameter_containers import ParameterDict, ParameterList
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d,
+                      AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool2d)
 from .sparse import Embedding
 
 __all__ = [
@@ -23,4 +26,12 @@ __all__ = [
     "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss",
     "L1Loss", "MarginRankingLoss", "MSELoss", "NLLLoss", "SmoothL1Loss", "TripletMarginLoss",
     "Embedding", "Conv2d", "MaxPool2d", "AvgPool2d",
+    "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+    "MaxUnpool2d",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm2d",
 ]
+from .padding import ConstantPad2d, ReflectionPad2d, ReplicationPad2d, ZeroPad2d  # noqa: E402
+from .resample import Dropout2d, PixelShuffle, PixelUnshuffle, Upsample  # noqa: E402
+
+__all__ += ["ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "ZeroPad2d", "Dropout2d",
+            "PixelShuffle", "PixelUnshuffle", "Upsample"]
