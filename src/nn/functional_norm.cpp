@@ -81,20 +81,28 @@ Normalised normalise_with_batch_stats(const Tensor& x, const std::vector<int64_t
   return {xc * rsqrt(v + eps), mu, v};
 }
 
+// The checks batch_norm and instance_norm share; returns the [1, C, 1, ...] shape that
+// broadcasts a per-channel vector over the input.
+Shape check_norm_args(const char* fn, const Tensor& input, const Tensor& running_mean,
+                      const Tensor& running_var, const Tensor& weight, const Tensor& bias) {
+  check_input(fn, input);
+  const int64_t c = input.size(1);
+  check_channel_vector(fn, running_mean, "running_mean", c, input);
+  check_channel_vector(fn, running_var, "running_var", c, input);
+  check_channel_vector(fn, weight, "weight", c, input);
+  check_channel_vector(fn, bias, "bias", c, input);
+  return channel_shape(input.dim(), c);
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training,
                   std::optional<double> momentum, double eps) {
   const char* fn = "batch_norm";
-  check_input(fn, input);
+  const Shape cshape = check_norm_args(fn, input, running_mean, running_var, weight, bias);
   const int64_t dim = input.dim();
   const int64_t c = input.size(1);
-  check_channel_vector(fn, running_mean, "running_mean", c, input);
-  check_channel_vector(fn, running_var, "running_var", c, input);
-  check_channel_vector(fn, weight, "weight", c, input);
-  check_channel_vector(fn, bias, "bias", c, input);
-  const Shape cshape = channel_shape(dim, c);
   if (!training) {
     KILN_CHECK_VALUE(running_mean.defined() && running_var.defined(), fn,
                      ": running_mean and running_var must be defined in evaluation mode "
@@ -151,15 +159,10 @@ Tensor instance_norm(const Tensor& input, const Tensor& running_mean, const Tens
                      const Tensor& weight, const Tensor& bias, bool use_input_stats,
                      std::optional<double> momentum, double eps) {
   const char* fn = "instance_norm";
-  check_input(fn, input);
+  const Shape cshape = check_norm_args(fn, input, running_mean, running_var, weight, bias);
   const int64_t dim = input.dim();
   const int64_t n = input.size(0);
   const int64_t c = input.size(1);
-  check_channel_vector(fn, running_mean, "running_mean", c, input);
-  check_channel_vector(fn, running_var, "running_var", c, input);
-  check_channel_vector(fn, weight, "weight", c, input);
-  check_channel_vector(fn, bias, "bias", c, input);
-  const Shape cshape = channel_shape(dim, c);
   if (!use_input_stats) {
     KILN_CHECK_VALUE(running_mean.defined() && running_var.defined(), fn,
                      ": running_mean and running_var must be defined when use_input_stats=false");

@@ -23,27 +23,11 @@
 namespace kiln::nn::functional {
 
 using detail::describe;
+using detail::pool_output_size;
 using detail::size2_str;
 using detail::Window2d;
 
 namespace {
-
-int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
-// PyTorch's pooling_output_shape: with ceil_mode the size rounds up, but the last window must
-// start inside the input or the left padding.
-int64_t pool_output_size(int64_t in, int64_t kernel, int64_t pad, int64_t stride, int64_t dilation,
-                         bool ceil_mode) {
-  int64_t out =
-      floor_div(in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) +
-      1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
-}
 
 // Checks the arguments of a pooling function and returns its window geometry. `x` is 4-D.
 Window2d pool_window(const char* fn, const Tensor& input, const Tensor& x, Size2 kernel,

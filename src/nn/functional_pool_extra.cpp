@@ -22,25 +22,10 @@
 namespace kiln::nn::functional {
 
 using detail::describe;
+using detail::pool_output_size;
 using detail::size2_str;
 
 namespace {
-
-int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
-
-// PyTorch's pooling_output_shape (see src/nn/functional_pool.cpp).
-int64_t pool_output_size(int64_t in, int64_t kernel, int64_t pad, int64_t stride, int64_t dilation,
-                         bool ceil_mode) {
-  int64_t out =
-      floor_div(in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) +
-      1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
-}
 
 // Checks a 1-D pool's input and arguments with messages naming `fn`; returns the stride with
 // 0 resolved to the kernel size.

@@ -29,6 +29,15 @@ int64_t conv_output_size(int64_t in, int64_t pads, int64_t kernel, int64_t strid
   return floor_div(in + pads - dilation * (kernel - 1) - 1, stride) + 1;
 }
 
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t pad, int64_t stride, int64_t dilation,
+                         bool ceil_mode) {
+  int64_t out =
+      floor_div(in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) +
+      1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
 std::vector<int64_t> window_positions(const Window2d& g) {
   std::vector<int64_t> pos(size_t(g.outputs() * g.taps()));
   size_t i = 0;

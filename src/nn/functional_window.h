@@ -32,6 +32,11 @@ struct Window2d {
 int64_t conv_output_size(int64_t in, int64_t pads, int64_t kernel, int64_t stride,
                          int64_t dilation);
 
+// PyTorch's pooling_output_shape: with ceil_mode the size rounds up, but the last window must
+// start inside the input or the left padding. May be < 1.
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t pad, int64_t stride, int64_t dilation,
+                         bool ceil_mode);
+
 // For window l and tap k (in row-major kernel order), the input position ih * w + iw, or -1
 // where the tap falls outside the input (padding). Row-major [outputs, taps].
 std::vector<int64_t> window_positions(const Window2d& g);
