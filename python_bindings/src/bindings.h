@@ -32,7 +32,7 @@ void bind_datasets(nb::module_& m);           // datasets.cpp: MNIST files, synt
 void bind_backends(nb::module_& m);           // backends.cpp: kiln.backends switches (TF32)
 void bind_cuda(nb::module_& m);               // cuda.cpp: kiln._C._cuda (kiln.cuda)
 void bind_norm(nb::module_& m);               // norm.cpp: batch_norm, group_norm, instance_norm
-void bind_resample(nb::module_& m);           // resample.cpp: pad, interpolate, pixel_shuffle, dropout2d
+void bind_resample(nb::module_& m);  // resample.cpp: pad, interpolate, pixel_shuffle, dropout2d
 
 // A copy of a list or array-like (via numpy.asarray) as a tensor; `op` names the caller.
 Tensor array_to_tensor(nb::handle obj, const char* op);
