@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# CPU benchmark, Kiln and PyTorch side by side in one run, reported as a ratio: the training
-# step of an MLP 784-512-256-10 (batch 128, SGD with momentum). Run after scripts/build.sh.
+# CPU benchmarks, Kiln and PyTorch side by side in one run, reported as ratios: the training
+# step of an MLP 784-512-256-10 (batch 128, SGD with momentum), then (bench/cnn_step.py) that of
+# a small residual network with BatchNorm on 3x32x32 at batch 32. Run after scripts/build.sh.
 # Usage: bench/run_cpu.sh [steps] [rounds]   (rounds alternate Kiln and PyTorch; medians)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,3 +23,6 @@ print(f"  kiln     {k:8.3f} ms   (rounds: {', '.join(kiln)})")
 print(f"  pytorch  {t:8.3f} ms   (rounds: {', '.join(torch)})")
 print(f"  ratio kiln/pytorch {k / t:.2f} (below 1: Kiln faster)")
 PY
+# The CNN step runs both libraries in one Python process, with the build above's extension.
+KILN_BUILD_DIR=${KILN_BUILD_DIR:-build} /usr/bin/python3 bench/cnn_step.py --threads "$threads" \
+  --rounds "$rounds" --steps "$(( steps < 20 ? steps : 20 ))"

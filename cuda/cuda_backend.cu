@@ -1,7 +1,10 @@
 // The CUDA backend: every kernel family of the Backend interface, forwarded to the launchers in
-// cuda/kernels/ and cuda/blas/. It supports every op with a kernel; there is no silent fallback
-// to the CPU anywhere (a missing dtype raises "<op>: not implemented for <dtype> on CUDA").
+// cuda/kernels/, cuda/blas/ (cuBLASLt) and cuda/cudnn/ (convolution, batch norm). It supports every
+// op with a kernel; there is no silent fallback to the CPU anywhere (a missing dtype raises "<op>:
+// not implemented for <dtype> on CUDA").
 #include "backend/backend.h"
+#include "cudnn/batch_norm.h"
+#include "cudnn/conv.h"
 #include "kernels/copy.h"
 #include "kernels/kernels.h"
 #include "runtime/allocator.h"
@@ -54,6 +57,30 @@ class CudaBackend final : public Backend {
     cuda::softmax(op, x, dim, out);
   }
   void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override { cuda::bmm(a, b, out); }
+  void conv_forward(const Tensor& x, const Tensor& w, const ConvGeometry& g,
+                    const Tensor& y) override {
+    cuda::conv_forward(x, w, g, y);
+  }
+  void conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                          const Tensor& dx) override {
+    cuda::conv_backward_data(dy, w, g, dx);
+  }
+  void conv_backward_weight(const Tensor& x, const Tensor& dy, const ConvGeometry& g,
+                            const Tensor& dw) override {
+    cuda::conv_backward_weight(x, dy, g, dw);
+  }
+  void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const Tensor& running_mean, const Tensor& running_var,
+                          const BatchNormArgs& args, const Tensor& y, const Tensor& save_mean,
+                          const Tensor& save_invstd) override {
+    cuda::batch_norm_forward(x, weight, bias, running_mean, running_var, args, y, save_mean,
+                             save_invstd);
+  }
+  void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                           const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
+                           const Tensor& dweight, const Tensor& dbias) override {
+    cuda::batch_norm_backward(x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
+  }
   void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override {
     cuda::index_select(x, dim, index, out);
   }

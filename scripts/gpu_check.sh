@@ -17,7 +17,8 @@
 #   CUDNN_ROOT / NCCL_ROOT              override the search (folders with include/ and lib/)
 #   PYTHON=/path/to/python3             the interpreter for the bindings, pytest and benches
 #                                       (default: one whose torch has CUDA, else /usr/bin/python3)
-#   SANITIZER_FILTER='*CudaMatchesCpu*' gtest filter for compute-sanitizer
+#   SANITIZER_FILTER='*CudaMatchesCpu*' gtest filter for compute-sanitizer (test_backend_ops)
+#   BN_SANITIZER_FILTER=...             the same for test_cuda_conv (Kiln's batch norm kernels)
 #   STEP_TIMEOUT=0                      seconds per step (0: none)
 #   JOBS=$(nproc)                       build and ctest parallelism
 # shellcheck disable=SC2317  # the step_* functions are called by name
@@ -30,6 +31,7 @@ LOG_DIR=${OUT:+$OUT/gpu_check}
 LOG_DIR=${LOG_DIR:-$BUILD/gpu_check}
 mkdir -p "$LOG_DIR"
 SANITIZER_FILTER=${SANITIZER_FILTER:-'*CudaMatchesCpu*'}
+BN_SANITIZER_FILTER=${BN_SANITIZER_FILTER:-'CudnnBatchNorm.PathsAndKilnKernels'}
 STEP_TIMEOUT=${STEP_TIMEOUT:-0}
 ALL_STEPS=(env configure build info ctest pytest memcheck racecheck bench)
 ONE_STEP=""
@@ -192,13 +194,20 @@ step_pytest() {
   "$PY" -m pytest tests/python -q -rfEs -p no:cacheprovider
 }
 
-sanitize() {
-  local tool=$1 bin="$BUILD/tests/cpp/test_backend_ops"
-  have compute-sanitizer || { say "compute-sanitizer: not found"; return 1; }
+sanitize_one() {
+  local tool=$1 bin=$2 filter=$3
   [[ -x "$bin" ]] || { say "$bin: not built"; return 1; }
   # --error-exitcode: a finding fails the step even when every gtest assertion passed.
   compute-sanitizer --tool "$tool" --error-exitcode 99 --print-limit 50 \
-    "$bin" --gtest_filter="$SANITIZER_FILTER" --gtest_brief=1
+    "$bin" --gtest_filter="$filter" --gtest_brief=1
+}
+sanitize() {
+  local tool=$1 rc=0
+  have compute-sanitizer || { say "compute-sanitizer: not found"; return 1; }
+  sanitize_one "$tool" "$BUILD/tests/cpp/test_backend_ops" "$SANITIZER_FILTER" || rc=1
+  # Kiln's own batch norm kernels (shared-memory reductions; cuDNN is off for most of it).
+  sanitize_one "$tool" "$BUILD/tests/cpp/test_cuda_conv" "$BN_SANITIZER_FILTER" || rc=1
+  return "$rc"
 }
 step_memcheck() { sanitize memcheck; }
 step_racecheck() { sanitize racecheck; }
@@ -206,7 +215,7 @@ step_racecheck() { sanitize racecheck; }
 step_bench() {
   local json="$LOG_DIR/bench.jsonl" rc=0 b
   : > "$json"
-  for b in gpu_elementwise gpu_softmax gpu_matmul gpu_mlp; do
+  for b in gpu_elementwise gpu_softmax gpu_matmul gpu_mlp gpu_resnet cnn_step; do
     say "== bench/$b.py"
     "$PY" "bench/$b.py" --json "$json" || { say "bench/$b.py failed"; rc=1; }
   done

@@ -1,7 +1,8 @@
 // The public kiln::cuda API (kiln/cuda.h) with the CUDA backend: what the runtime's device,
 // stream and event pieces do, behind plain C++ signatures. device_count / is_available /
 // current_device / set_device are in device.cu, the memory statistics in allocator.cu, the TF32
-// switch in src/core/tf32.cpp (shared with the CPU-only build).
+// and cuDNN switches in src/core/tf32.cpp and src/core/cudnn_flags.cpp (shared with the
+// CPU-only build).
 #include <memory>
 
 #include "common/check.h"
@@ -11,6 +12,10 @@
 #include "runtime/stream.h"
 
 namespace kiln::cuda {
+
+bool cudnn_is_available() { return device_count() > 0; }
+
+int64_t cudnn_version() { return int64_t(cudnnGetVersion()); }
 
 std::string get_device_name(int device) {
   return device_name(resolve_device(device, "get_device_name"));

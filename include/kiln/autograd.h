@@ -112,6 +112,18 @@ namespace autograd {
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
               bool retain_graph = false, bool create_graph = false);
 
+// Queues `callback` to run once when the backward pass now running on this thread has
+// processed its whole graph, before backward() / grad() returns (torch's
+// Variable._execution_engine.queue_callback). Called from a hook during backward; callbacks run
+// in the order queued, and one may queue more. DDP waits for its last all-reduces here. Raises
+// when no backward pass is running; when backward fails, its queued callbacks are dropped.
+void queue_callback(std::function<void()> callback);
+
+// For each of `inputs`, whether a gradient can flow to it from `outputs`: its grad_fn (or, for a
+// leaf, its gradient accumulator) lies in the outputs' backward graph. DDP's
+// find_unused_parameters asks this of the parameters after each forward.
+std::vector<bool> reaches(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs);
+
 // Returns d(outputs)/d(inputs) weighted by grad_outputs, leaving every `.grad` untouched.
 // retain_graph defaults to create_graph. An input that does not influence the outputs is an
 // error unless allow_unused, in which case its gradient is an undefined Tensor.

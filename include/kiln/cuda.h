@@ -80,4 +80,27 @@ class Event {
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// cuDNN's switches, torch.backends.cudnn's (src/core/cudnn_flags.cpp; they exist without a GPU
+// too, with nothing to act on). Read at every convolution / batch norm call:
+//  - enabled (default true): convolutions and batch norm use cuDNN. Off, batch norm runs
+//    Kiln's own kernels and a convolution on CUDA raises (there is no other CUDA convolution).
+//  - benchmark (default false): the algorithm for a new problem is timed with cudnnFind*Ex
+//    instead of taken from cuDNN's heuristics (slower first call, often faster later ones).
+//  - deterministic (default false): only algorithms that give bit-identical results run.
+//  - allow_tf32 (default true, as torch): float32 convolutions may use TF32 tensor cores.
+// A choice made for a problem is cached with the switches it was made under.
+void set_cudnn_enabled(bool enabled);
+bool cudnn_enabled();
+void set_cudnn_benchmark(bool benchmark);
+bool cudnn_benchmark();
+void set_cudnn_deterministic(bool deterministic);
+bool cudnn_deterministic();
+void set_cudnn_allow_tf32(bool allow);
+bool cudnn_allow_tf32();
+// Whether cuDNN can run here: built with it and a GPU present.
+bool cudnn_is_available();
+// cudnnGetVersion() (major * 10000 + minor * 100 + patch, e.g. 91900), or -1 in a build
+// without the CUDA backend (torch.backends.cudnn.version() is then None).
+int64_t cudnn_version();
+
 }  // namespace kiln::cuda

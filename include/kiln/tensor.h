@@ -92,6 +92,12 @@ class Tensor {
   using Hook = std::function<Tensor(const Tensor&)>;
   int register_hook(Hook hook) const;
   void remove_hook(int handle) const;
+  // Hook called on a leaf after a backward pass has accumulated its gradient into .grad (read
+  // it with param.grad()), like torch 2.1's register_post_accumulate_grad_hook. DDP uses it to
+  // start a bucket's all-reduce as soon as every gradient in it is ready. Leaves only.
+  using PostAccumulateGradHook = std::function<void(const Tensor& param)>;
+  int register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const;
+  void remove_post_accumulate_grad_hook(int handle) const;
   void retain_grad() const;  // keep .grad on a non-leaf
   uint64_t version() const;  // bumped by every in-place op on the storage
 

@@ -17,10 +17,11 @@ from ._C import (  # noqa: E402,F401
     dtype, device,
     bool, uint8, int32, int, int64, long, float16, half, bfloat16, float32, float, float64, double,
     manual_seed, initial_seed, from_numpy, from_dlpack, bernoulli,
+    memory_format, contiguous_format, channels_last, channels_last_3d, preserve_format,
 )
 
 __version__ = "0.1.0"
 
-from . import autograd, backends, nn, optim, utils, cuda, datasets  # noqa: E402,F401
+from . import autograd, backends, nn, optim, utils, cuda, datasets, distributed, models  # noqa: E402,F401
 from .utils.data.generator import Generator  # noqa: E402,F401
 from .serialization import save, load  # noqa: E402,F401

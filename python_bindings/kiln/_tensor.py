@@ -70,7 +70,7 @@ def _adjoint(self):
 
 def _cast(dtype):
     def cast(self, memory_format=None):
-        return self.to(dtype)
+        return self.to(dtype, memory_format=memory_format)
     return cast
 
 

@@ -48,6 +48,24 @@ void bind_autograd(nb::module_& m) {
       "outputs"_a, "inputs"_a, nb::arg("grad_outputs").none() = nb::none(),
       nb::arg("retain_graph").none() = nb::none(), "create_graph"_a = false,
       "allow_unused"_a = false);
+  // torch.autograd.Variable._execution_engine.queue_callback (DDP's end-of-backward step).
+  m.def(
+      "_queue_callback",
+      [](nb::callable fn) {
+        auto callback = std::make_shared<nb::object>(fn);
+        autograd::queue_callback([callback] { (*callback)(); });
+      },
+      "callback"_a);
+  // Whether each input is in the outputs' backward graph (DDP's find_unused_parameters).
+  m.def(
+      "_reaches",
+      [](nb::handle outputs, nb::handle inputs) {
+        nb::list out;
+        for (bool r : autograd::reaches(tensor_list(outputs), tensor_list(inputs)))
+          out.append(nb::bool_(r));
+        return out;
+      },
+      "outputs"_a, "inputs"_a);
   bind_autograd_gradcheck(m);
 }
 

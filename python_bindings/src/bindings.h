@@ -26,13 +26,15 @@ void bind_autograd_function(nb::module_& m);  // autograd_function.cpp: kiln.aut
 void bind_nn(nb::module_& m);                 // nn_*.cpp: kiln._C._nn (functional, init)
 void bind_optim(nb::module_& m);              // optim*.cpp: kiln._C._optim
 void bind_io(nb::module_& m);                 // io.cpp: safetensors save/load
-void bind_conv(nb::module_& m);               // conv.cpp: conv2d and 2-D pooling
+void bind_conv(nb::module_& m);               // conv.cpp: conv1d/2d/3d, conv_transpose, pools
 void bind_pool(nb::module_& m);               // pool.cpp: 1-D, adaptive pooling, unpooling
 void bind_datasets(nb::module_& m);           // datasets.cpp: MNIST files, synthetic digits
 void bind_backends(nb::module_& m);           // backends.cpp: kiln.backends switches (TF32)
-void bind_cuda(nb::module_& m);               // cuda.cpp: kiln._C._cuda (kiln.cuda)
-void bind_norm(nb::module_& m);               // norm.cpp: batch_norm, group_norm, instance_norm
-void bind_resample(nb::module_& m);  // resample.cpp: pad, interpolate, pixel_shuffle, dropout2d
+void bind_models(nb::module_& m);       // models.cpp: kiln._C._models (the C++ zoo, for tests)
+void bind_distributed(nb::module_& m);  // distributed.cpp: kiln._C._distributed
+void bind_cuda(nb::module_& m);         // cuda.cpp: kiln._C._cuda (kiln.cuda)
+void bind_norm(nb::module_& m);         // norm.cpp: batch_norm, group_norm, instance_norm
+void bind_resample(nb::module_& m);     // resample.cpp: pad, interpolate, pixel_shuffle, dropout2d
 
 // A copy of a list or array-like (via numpy.asarray) as a tensor; `op` names the caller.
 Tensor array_to_tensor(nb::handle obj, const char* op);

@@ -22,6 +22,8 @@ NB_MODULE(_C, m) {
   kiln::python::bind_norm(m);
   kiln::python::bind_resample(m);
   kiln::python::bind_datasets(m);
+  kiln::python::bind_models(m);
+  kiln::python::bind_distributed(m);
   kiln::python::bind_backends(m);
   kiln::python::bind_cuda(m);  // after bind_errors: its OutOfMemoryError translator goes first
 }

@@ -8,6 +8,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "core/tensor_impl.h"
+#include "memory_format_arg.h"
 #include "op_binding.h"
 #include "shape_args.h"
 
@@ -66,8 +67,14 @@ struct PythonCallable {
 struct HookHandle {
   std::weak_ptr<TensorImpl> tensor;
   int id = -1;
+  bool post_accumulate = false;  // from register_post_accumulate_grad_hook
   void remove() {
-    if (auto impl = tensor.lock(); impl && id >= 0) Tensor(impl).remove_hook(id);
+    if (auto impl = tensor.lock(); impl && id >= 0) {
+      if (post_accumulate)
+        Tensor(impl).remove_post_accumulate_grad_hook(id);
+      else
+        Tensor(impl).remove_hook(id);
+    }
     id = -1;
   }
 };
@@ -78,11 +85,13 @@ nb::object self_or(nb::handle self, const Tensor& out) {
 }
 
 Tensor to_impl(const Tensor& t, std::optional<Device> device, std::optional<DType> dtype, bool copy,
-               bool non_blocking = false) {
+               bool non_blocking = false, std::optional<MemoryFormat> format = std::nullopt) {
   Tensor out = t;
   if (device && *device != out.device()) out = out.to(*device, non_blocking);
   if (dtype && *dtype != out.dtype()) out = out.to(*dtype);
   if (copy && out.is_same(t)) out = t.clone();
+  // Conversions keep the format (preserve_format); another one costs a copy unless already so.
+  if (format) out = kiln::to_memory_format(out, *format);
   return out;
 }
 
@@ -93,6 +102,7 @@ nb::handle tensor_type() { return nb::type<Tensor>(); }
 bool is_tensor_object(PyObject* o) { return nb::isinstance<Tensor>(nb::handle(o)); }
 
 void bind_tensor(nb::module_& m) {
+  bind_memory_format(m);
   m.def("_set_size_type", [](nb::handle type) {
     Py_XDECREF(g_size_type);
     g_size_type = type.inc_ref().ptr();
@@ -141,7 +151,13 @@ void bind_tensor(nb::module_& m) {
       .def("nelement", &Tensor::numel)
       .def("element_size", [](const Tensor& t) { return element_size(t.dtype()); })
       .def("storage_offset", &Tensor::storage_offset)
-      .def("is_contiguous", &Tensor::is_contiguous)
+      .def(
+          "is_contiguous",
+          [](const Tensor& t, nb::handle memory_format) {
+            const auto f = memory_format_arg(memory_format, "is_contiguous");
+            return f ? kiln::is_contiguous(t, *f) : t.is_contiguous();
+          },
+          nb::arg("memory_format").none() = nb::none())
       .def("is_floating_point", &Tensor::is_floating_point)
       .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
       .def_prop_ro("_version", &Tensor::version)
@@ -228,31 +244,50 @@ void bind_tensor(nb::module_& m) {
             return HookHandle{t.impl_ptr(), id};
           },
           "hook"_a)
+      .def(
+          "register_post_accumulate_grad_hook",
+          [](const Tensor& t, nb::callable fn) {
+            auto hook = std::make_shared<PythonCallable>(fn);
+            int id = t.register_post_accumulate_grad_hook([hook](const Tensor& param) {
+              nb::object r = nb::borrow(hook->fn)(param);
+              KILN_CHECK_TYPE(r.is_none(),
+                              "register_post_accumulate_grad_hook: a hook must return None, got ",
+                              python_type_name(r));
+            });
+            return HookHandle{t.impl_ptr(), id, true};
+          },
+          "hook"_a)
 
       // --- conversions and copies ---
       .def(
           "to",
-          [](nb::handle self, DType dtype, bool non_blocking, bool copy) {
+          [](nb::handle self, DType dtype, bool non_blocking, bool copy, nb::handle memory_format) {
             (void)non_blocking;  // a dtype conversion stays on its device: nothing to overlap
-            return self_or(self, to_impl(nb::cast<Tensor&>(self), std::nullopt, dtype, copy));
+            return self_or(self, to_impl(nb::cast<Tensor&>(self), std::nullopt, dtype, copy, false,
+                                         memory_format_arg(memory_format, "to")));
           },
-          "dtype"_a, "non_blocking"_a = false, "copy"_a = false)
+          "dtype"_a, "non_blocking"_a = false, "copy"_a = false,
+          nb::arg("memory_format").none() = nb::none())
       .def(
           "to",
-          [](nb::handle self, const Tensor& other, bool non_blocking, bool copy) {
-            return self_or(self, to_impl(nb::cast<Tensor&>(self), other.device(), other.dtype(),
-                                         copy, non_blocking));
+          [](nb::handle self, const Tensor& other, bool non_blocking, bool copy,
+             nb::handle memory_format) {
+            return self_or(self,
+                           to_impl(nb::cast<Tensor&>(self), other.device(), other.dtype(), copy,
+                                   non_blocking, memory_format_arg(memory_format, "to")));
           },
-          "other"_a, "non_blocking"_a = false, "copy"_a = false)
+          "other"_a, "non_blocking"_a = false, "copy"_a = false,
+          nb::arg("memory_format").none() = nb::none())
       .def(
           "to",
           [](nb::handle self, nb::handle device, std::optional<DType> dtype, bool non_blocking,
-             bool copy) {
-            return self_or(self, to_impl(nb::cast<Tensor&>(self), device_arg(device, "to"), dtype,
-                                         copy, non_blocking));
+             bool copy, nb::handle memory_format) {
+            return self_or(self,
+                           to_impl(nb::cast<Tensor&>(self), device_arg(device, "to"), dtype, copy,
+                                   non_blocking, memory_format_arg(memory_format, "to")));
           },
           nb::arg("device").none() = nb::none(), nb::arg("dtype").none() = nb::none(),
-          "non_blocking"_a = false, "copy"_a = false)
+          "non_blocking"_a = false, "copy"_a = false, nb::arg("memory_format").none() = nb::none())
       .def("cpu", [](nb::handle self) { return self_or(self, nb::cast<Tensor&>(self).cpu()); })
       .def(
           "cuda",
@@ -281,8 +316,14 @@ void bind_tensor(nb::module_& m) {
              return self_or(self, nb::cast<Tensor&>(self).to(o.dtype()));
            })
       .def("clone", &Tensor::clone)
-      .def("contiguous",
-           [](nb::handle self) { return self_or(self, nb::cast<Tensor&>(self).contiguous()); })
+      .def(
+          "contiguous",
+          [](nb::handle self, nb::handle memory_format) {
+            const Tensor& t = nb::cast<Tensor&>(self);
+            const auto f = memory_format_arg(memory_format, "contiguous");
+            return self_or(self, f ? kiln::contiguous(t, *f) : t.contiguous());
+          },
+          nb::arg("memory_format").none() = nb::none())
 
       // --- views ---
       .def("view",

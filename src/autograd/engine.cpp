@@ -29,13 +29,27 @@ Tensor conform(const Tensor& grad, const GradMeta& meta, const Node& producer) {
   return g;
 }
 
+class GraphTask;
+// The backward pass running on this thread (innermost when a hook runs a backward of its own):
+// where autograd::queue_callback puts its callbacks.
+thread_local GraphTask* current_task = nullptr;
+
 class GraphTask {
  public:
   GraphTask(bool keep_graph, bool create_graph, bool accumulate)
       : keep_graph_(keep_graph), create_graph_(create_graph), accumulate_(accumulate) {}
 
+  void queue_callback(std::function<void()> callback) {
+    final_callbacks_.push_back(std::move(callback));
+  }
+
   std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor>& root_grads,
                           const std::vector<CaptureTarget>& captures) {
+    struct Current {  // restored on exit, also when a node throws (its callbacks are dropped)
+      GraphTask* previous;
+      explicit Current(GraphTask* t) : previous(current_task) { current_task = t; }
+      ~Current() { current_task = previous; }
+    } current(this);
     count_dependencies(roots);
     captures_ = captures;
     captured_.resize(captures.size());
@@ -58,6 +72,12 @@ class GraphTask {
         if (--dependencies_[e.fn.get()] == 0 && is_needed(e.fn.get())) ready.push(e.fn.get());
       }
     }
+    // Final callbacks, in the order queued; one may queue another, which runs in this pass too.
+    for (size_t i = 0; i < final_callbacks_.size(); ++i) {
+      auto callback = std::move(final_callbacks_[i]);
+      callback();
+    }
+    final_callbacks_.clear();
     return captured_;
   }
 
@@ -164,6 +184,7 @@ class GraphTask {
   std::unordered_map<Node*, std::vector<Tensor>> buffers_;
   std::vector<CaptureTarget> captures_;
   std::vector<Tensor> captured_;
+  std::vector<std::function<void()>> final_callbacks_;
 };
 
 // Root gradients: given, or ones for a one-element output.
@@ -230,6 +251,38 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                "intended");
   }
   return result;
+}
+
+std::vector<bool> reaches(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs) {
+  std::unordered_set<const Node*> reached;
+  std::vector<const Node*> stack;
+  for (const Tensor& out : outputs) {
+    if (!out.defined() || !out.requires_grad()) continue;
+    Edge e = gradient_edge(out);
+    if (reached.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  }
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next_edges())
+      if (e.valid() && reached.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  }
+  std::vector<bool> out;
+  for (const Tensor& t : inputs) {
+    const AutogradMeta* meta = t.defined() ? t.impl()->autograd() : nullptr;
+    std::shared_ptr<Node> node;
+    if (meta) node = meta->grad_fn ? meta->grad_fn : meta->grad_accumulator.lock();
+    out.push_back(node != nullptr && reached.count(node.get()) > 0);
+  }
+  return out;
+}
+
+void queue_callback(std::function<void()> callback) {
+  KILN_CHECK(current_task != nullptr,
+             "queue_callback: no backward pass is running on this thread; call it from a hook "
+             "while backward runs");
+  KILN_CHECK_VALUE(callback != nullptr, "queue_callback: the callback is empty");
+  current_task->queue_callback(std::move(callback));
 }
 
 }  // namespace autograd

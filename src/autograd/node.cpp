@@ -99,9 +99,7 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor> grads) {
   auto& meta = leaf_->autograd_mut();
   if (GradMode::is_enabled()) {  // create_graph: .grad keeps the history of the gradient
     meta.grad = meta.grad ? add(Tensor(meta.grad), g).impl_ptr() : g.impl_ptr();
-    return {};
-  }
-  if (!meta.grad) {
+  } else if (!meta.grad) {
     // Take the buffer over when nothing else can see it (no other handle, no view); otherwise
     // copy, so that a later in-place accumulation cannot write into someone else's tensor.
     bool sole_owner = g.impl_ptr().use_count() == 1 && g.impl()->storage().use_count() == 1 &&
@@ -109,6 +107,12 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor> grads) {
     meta.grad = sole_owner ? g.impl_ptr() : g.detach().clone().impl_ptr();
   } else {
     Tensor(meta.grad).add_(g);
+  }
+  if (!meta.post_accumulate_hooks.empty()) {
+    // A copy: a hook may remove itself (or register another) while they run.
+    auto hooks = meta.post_accumulate_hooks;
+    const Tensor leaf(leaf_);
+    for (const auto& [id, hook] : hooks) hook(leaf);
   }
   return {};
 }

@@ -41,6 +41,28 @@ void check_linear_contract(const Tensor& x, const Tensor& weight, const Tensor& 
   KILN_CHECK(out.is_contiguous(), "linear: the output must be contiguous");
 }
 
+// A backend without these kernels says so by name rather than silently falling back.
+void Backend::conv_forward(const Tensor&, const Tensor&, const ConvGeometry&, const Tensor&) {
+  KILN_CHECK(false, "convolution: no ", name(), " kernel");
+}
+void Backend::conv_backward_data(const Tensor&, const Tensor&, const ConvGeometry&,
+                                 const Tensor&) {
+  KILN_CHECK(false, "convolution_backward_input: no ", name(), " kernel");
+}
+void Backend::conv_backward_weight(const Tensor&, const Tensor&, const ConvGeometry&,
+                                   const Tensor&) {
+  KILN_CHECK(false, "convolution_backward_weight: no ", name(), " kernel");
+}
+void Backend::batch_norm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                 const Tensor&, const BatchNormArgs&, const Tensor&,
+                                 const Tensor&, const Tensor&) {
+  KILN_CHECK(false, "batch_norm: no ", name(), " kernel");
+}
+void Backend::batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                  const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  KILN_CHECK(false, "batch_norm_backward: no ", name(), " kernel");
+}
+
 void register_backend(DeviceType type, Backend* b) { registry().backends[size_t(type)] = b; }
 
 Backend& backend(Device device) {

@@ -4,6 +4,7 @@
 // device. The CPU backend (src/cpu) is the reference; the CUDA backend (cuda/) implements the
 // same interface. Kernels receive inputs already broadcast to the output shape (stride-0 views)
 // and cast to the compute dtype, so they only deal with strides.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -34,6 +35,22 @@ struct AdamStepArgs {
   double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
   bool decoupled_weight_decay = false;  // AdamW
   bool amsgrad = false;
+};
+
+// Geometry of a convolution over `spatial` (1, 2 or 3) dims: x [N, C, I...], w [OC, C / groups,
+// K...], y [N, OC, O...] with O = (I + 2 * padding - dilation * (K - 1) - 1) / stride + 1.
+// Padding is symmetric; the op pads asymmetric cases ('same' with an even kernel) beforehand.
+struct ConvGeometry {
+  int spatial = 2;
+  std::array<int64_t, 3> stride{1, 1, 1}, padding{0, 0, 0}, dilation{1, 1, 1};
+  int64_t groups = 1;
+};
+
+// Batch normalisation hyper-parameters; the meaning is torch.nn.functional.batch_norm's.
+struct BatchNormArgs {
+  bool training = true;
+  double momentum = 0.1;  // running = (1 - momentum) * running + momentum * batch statistic
+  double eps = 1e-5;
 };
 
 class Backend {
@@ -68,6 +85,36 @@ class Backend {
   virtual void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out) = 0;
   // out[b] = a[b] @ b[b]; a [B, M, K], b [B, K, N], out [B, M, N] (out contiguous)
   virtual void bmm(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // Convolution (ConvForward / ConvBackwardData / ConvBackwardWeight). The op checks shapes and
+  // allocates the result, in the input's memory format (channels-last inputs give channels-last
+  // results); x, w and dy may have any strides, and the kernel writes every element of its
+  // result. All tensors share one floating dtype. No bias: the op adds it.
+  //   forward:         y  [N, OC, O...] = conv(x, w)
+  //   backward_data:   dx [N, C, I...]  = the transposed convolution of dy with w (dx's shape
+  //                    carries I, which the forward's O does not determine when stride > 1)
+  //   backward_weight: dw [OC, C / groups, K...] = the correlation of x with dy
+  virtual void conv_forward(const Tensor& x, const Tensor& w, const ConvGeometry& g,
+                            const Tensor& y);
+  virtual void conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                                  const Tensor& dx);
+  virtual void conv_backward_weight(const Tensor& x, const Tensor& dy, const ConvGeometry& g,
+                                    const Tensor& dw);
+
+  // Batch normalisation of x [N, C, *] over every dim but C. weight/bias [C] or undefined (1 and
+  // 0). Training: normalise with the batch statistics, write them to save_mean/save_invstd [C]
+  // (invstd = 1 / sqrt(biased var + eps)) and, when running_mean/var are defined, update them in
+  // place with momentum and the unbiased variance. Eval: normalise with the running statistics
+  // (save_mean/save_invstd are then left alone). save_* and running_* are float32 for
+  // bf16/f16 inputs, else of x's dtype; y has x's shape and strides.
+  virtual void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                  const Tensor& running_mean, const Tensor& running_var,
+                                  const BatchNormArgs& args, const Tensor& y,
+                                  const Tensor& save_mean, const Tensor& save_invstd);
+  // The training-mode gradient: dx (x's shape), and dweight/dbias [C] when defined.
+  virtual void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                                   const Tensor& save_mean, const Tensor& save_invstd,
+                                   const Tensor& dx, const Tensor& dweight, const Tensor& dbias);
 
   // indexing; index tensors are int64 and already bounds-checked by the op
   virtual void index_select(const Tensor& x, int64_t dim, const Tensor& index,

@@ -25,7 +25,7 @@ int run_eval(int argc, char** argv) {
   auto model = make_model(model_name);
   model->load_state_dict(weights);
   model->to(device);
-  Datasets data = make_datasets(args.get("data", run.data), run.seed);
+  Datasets data = make_datasets(model_name, args.get("data", run.data), run.seed);
   Evaluation e = evaluate(*model, data.test, device);
   std::printf("%s on %s: test loss %.4f, accuracy %.2f%% (%lld examples)\n", model_name.c_str(),
               data.description.c_str(), e.loss, 100 * e.accuracy,

@@ -26,7 +26,7 @@ ProgressBar::ProgressBar(int64_t epoch, int64_t epochs, int64_t steps, std::FILE
       epochs_(epochs),
       steps_(steps),
       out_(out),
-      tty_(isatty(fileno(out)) != 0),
+      tty_(out != nullptr && isatty(fileno(out)) != 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
@@ -59,6 +59,7 @@ void ProgressBar::update(int64_t step, double loss, double accuracy, int64_t sam
 }
 
 void ProgressBar::finish(double loss, double accuracy, const std::string& extra) {
+  if (!out_) return;  // a silent bar (the other ranks of kiln train --ddp)
   std::fprintf(out_, "%s%s%s\n", tty_ ? "\r" : "", line(steps_, loss, accuracy).c_str(),
                extra.c_str());
   std::fflush(out_);

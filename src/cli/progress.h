@@ -10,6 +10,7 @@ namespace kiln::cli {
 
 class ProgressBar {
  public:
+  // out == nullptr: draws nothing.
   ProgressBar(int64_t epoch, int64_t epochs, int64_t steps, std::FILE* out = stderr);
   // After each step: running mean loss and accuracy over the epoch so far, samples seen.
   void update(int64_t step, double loss, double accuracy, int64_t samples);

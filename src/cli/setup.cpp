@@ -1,9 +1,12 @@
 #include "cli/setup.h"
 
 #include <filesystem>
+#include <random>
 
+#include "data/rng.h"
 #include "kiln/error.h"
 #include "kiln/kiln.h"
+#include "kiln/models/models.h"
 
 namespace kiln::cli {
 
@@ -14,7 +17,41 @@ std::shared_ptr<nn::Module> make_model(const std::string& name) {
         std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(256, 128),
         std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(128, 10));
   }
-  throw ValueError("unknown model '" + name + "' (available: mlp)");
+  if (name == "lenet") return std::make_shared<models::LeNet5>();
+  for (int64_t depth : {18, 34, 50}) {
+    if (name == "resnet" + std::to_string(depth))
+      return models::resnet(depth, {.num_classes = 10, .stem = models::ResNetStem::Cifar});
+  }
+  throw ValueError("unknown model '" + name +
+                   "' (available: mlp, lenet, resnet18, resnet34, resnet50; "
+                   "resnet --depth 18|34|50)");
+}
+
+std::string model_name(const std::string& name, int64_t depth) {
+  if (name == "resnet") {
+    const int64_t d = depth == 0 ? 18 : depth;
+    KILN_CHECK_VALUE(d == 18 || d == 34 || d == 50, "--depth: expected 18, 34 or 50, got ", d);
+    return "resnet" + std::to_string(d);
+  }
+  KILN_CHECK_VALUE(depth == 0 || name == "resnet" + std::to_string(depth), "--depth ", depth,
+                   " does not apply to model '", name, "' (only to resnet)");
+  return name;
+}
+
+std::string default_data_dir(const std::string& model) {
+  if (model != "lenet") return "";
+  namespace fs = std::filesystem;
+  const fs::path rel = fs::path("..") / "shared" / "data" / "mnist-t10k";
+  std::vector<fs::path> candidates = {fs::current_path() / rel};
+  // build*/bin/kiln -> the checkout -> its sibling shared/.
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path().parent_path().parent_path() / rel);
+  for (const auto& c : candidates) {
+    if (fs::exists(c / "t10k-images-idx3-ubyte.gz") || fs::exists(c / "t10k-images-idx3-ubyte"))
+      return fs::weakly_canonical(c).string();
+  }
+  return "";
 }
 
 namespace {
@@ -61,6 +98,52 @@ Datasets make_datasets(const std::string& dir, uint64_t seed) {
   d.train = range(all, 0, 8000);
   d.test = range(all, 8000, 10000);
   d.description = "MNIST test set from " + dir + " (first 8000 train / last 2000 test)";
+  return d;
+}
+
+namespace {
+
+// Digits in colour: the synthetic digits padded to 32x32, each drawn in its own foreground
+// colour (channels in [0.5, 1)) over its own background (channels in [0, 0.5)), so a network
+// must read the shape, not the colour. Standardised to mean 0.5, deviation 0.25.
+std::shared_ptr<data::TensorDataset> colour_digits(int64_t n, uint64_t seed) {
+  data::TensorDataset digits = data::synthetic_digits(n, seed);
+  std::vector<double> bg(size_t(n) * 3), fg(size_t(n) * 3);
+  for (int64_t i = 0; i < n; ++i) {
+    std::mt19937_64 gen(data::detail::derive_seed(seed, uint64_t(i), 0xC010));
+    for (int64_t c = 0; c < 3; ++c) {
+      bg[size_t(i * 3 + c)] = data::detail::uniform(gen, 0.0, 0.5);
+      fg[size_t(i * 3 + c)] = data::detail::uniform(gen, 0.5, 1.0);
+    }
+  }
+  Tensor b = tensor(bg, {n, 3, 1, 1}), f = tensor(fg, {n, 3, 1, 1});
+  Tensor glyph = nn::functional::pad(digits.inputs(), {2, 2, 2, 2});
+  Tensor images = (b + (f - b) * glyph - 0.5) / 0.25;
+  return std::make_shared<data::TensorDataset>(images, digits.targets());
+}
+
+// CIFAR-10 standardised with its training set's per-channel mean and deviation.
+std::shared_ptr<data::TensorDataset> standardised_cifar(const data::TensorDataset& ds) {
+  Tensor mean = tensor({0.4914, 0.4822, 0.4465}, {1, 3, 1, 1});
+  Tensor std = tensor({0.2470, 0.2435, 0.2616}, {1, 3, 1, 1});
+  return std::make_shared<data::TensorDataset>((ds.inputs() - mean) / std, ds.targets());
+}
+
+}  // namespace
+
+Datasets make_datasets(const std::string& model, const std::string& dir, uint64_t seed) {
+  if (model.rfind("resnet", 0) != 0) return make_datasets(dir, seed);
+  Datasets d;
+  if (dir.empty()) {
+    d.train = colour_digits(2000, seed * 2 + 1);
+    d.test = colour_digits(500, seed * 2 + 2);
+    d.description = "synthetic 3x32x32 colour digits (2000 train / 500 test)";
+    return d;
+  }
+  KILN_CHECK_VALUE(std::filesystem::is_directory(dir), "--data: '", dir, "' is not a directory");
+  d.train = standardised_cifar(data::load_cifar10(dir, true));
+  d.test = standardised_cifar(data::load_cifar10(dir, false));
+  d.description = "CIFAR-10 from " + dir;
   return d;
 }
 

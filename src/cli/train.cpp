@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/ddp_run.h"
 #include "cli/plot.h"
 #include "cli/progress.h"
 #include "cli/run_state.h"
@@ -31,13 +32,15 @@ extern "C" void on_sigint(int) {
 }
 
 const std::vector<std::string> kOptions = {
-    "data", "epochs", "batch-size", "lr",     "optimizer", "scheduler",
-    "seed", "device", "checkpoint", "resume", "out",       "stop-after-steps"};
+    "data",   "epochs",     "batch-size", "lr",  "optimizer",        "scheduler", "seed",
+    "device", "checkpoint", "resume",     "out", "stop-after-steps", "depth"};
 
 void train_usage() {
   std::printf(
-      "usage: kiln train mlp [options]\n\n"
-      "  --data DIR         MNIST idx files (default: the embedded synthetic digits)\n"
+      "usage: kiln train mlp|lenet|resnet [options]\n\n"
+      "  --data DIR         MNIST idx files (mlp, lenet) or CIFAR-10 batches (resnet); default:\n"
+      "                     lenet ../shared/data/mnist-t10k if present, else synthetic data\n"
+      "  --depth N          resnet: 18 (default), 34 or 50 (CIFAR stem)\n"
       "  --epochs N         default 5\n"
       "  --batch-size N     default 32\n"
       "  --lr X             default 0.05\n"
@@ -48,6 +51,8 @@ void train_usage() {
       "  --checkpoint FILE  where to save (default OUT/checkpoint.safetensors)\n"
       "  --resume FILE      continue a run from its checkpoint (its options are kept)\n"
       "  --out DIR          summary.json, curves.svg and the checkpoint (default runs/<model>)\n"
+      "  --ddp              data-parallel over the ranks of `mpirun -np N kiln train ... --ddp`\n"
+      "                     (MPI on the CPU, NCCL on GPUs); --batch-size is per rank\n"
       "Ctrl-C saves a checkpoint and exits; --resume continues bit for bit.\n");
 }
 
@@ -163,7 +168,7 @@ int run_train(int argc, char** argv) {
     void (*previous)(int);
     ~RestoreHandler() { std::signal(SIGINT, previous); }
   } restore{std::signal(SIGINT, on_sigint)};
-  Args args(argc, argv, 2, kOptions, {});
+  Args args(argc, argv, 2, kOptions, {"ddp"});
   KILN_CHECK_VALUE(args.positionals().size() <= 1, "train: expected one model name, got ",
                    args.positionals().size());
   const bool resuming = args.has("resume");
@@ -182,8 +187,9 @@ int run_train(int argc, char** argv) {
       run.epochs = args.get_int("epochs", run.epochs);
     }
   } else {
-    run.model = args.positionals().empty() ? "mlp" : args.positionals()[0];
-    run.data = args.get("data", "");
+    run.model = model_name(args.positionals().empty() ? "mlp" : args.positionals()[0],
+                           args.get_int("depth", 0));
+    run.data = args.get("data", default_data_dir(run.model));
     run.epochs = args.get_int("epochs", 5);
     run.batch_size = args.get_int("batch-size", 32);
     run.lr = args.get_double("lr", 0.05);
@@ -194,17 +200,18 @@ int run_train(int argc, char** argv) {
   KILN_CHECK_VALUE(run.epochs > 0 && run.batch_size > 0,
                    "train: --epochs and --batch-size must "
                    "be positive");
-  const Device device(args.get("device", default_device()));
+  Device device(args.get("device", default_device()));
+  DdpRun ddp(args.has("ddp"), device);  // with --ddp: the process group; device = local GPU
   const std::string out = args.get("out", "runs/" + run.model);
-  std::filesystem::create_directories(out);
+  if (ddp.is_main()) std::filesystem::create_directories(out);
   const std::string ckpt_path = args.get("checkpoint", out + "/checkpoint.safetensors");
   const int64_t stop_after = args.get_int("stop-after-steps", -1);  // tests: a scripted Ctrl-C
 
   manual_seed(run.seed);
   auto model = make_model(run.model);
   model->to(device);
-  Datasets data = make_datasets(run.data, run.seed);
-  data::DataLoader loader(data.train, run.batch_size, /*shuffle=*/true, run.seed);
+  Datasets data = make_datasets(run.model, run.data, run.seed);
+  data::DataLoader loader = ddp.train_loader(data.train, run.batch_size, run.seed);
   const int64_t steps = loader.size();
   auto opt = make_optimizer(run.optimizer, model->parameters(), run.lr);
   auto sched = make_scheduler(run.scheduler, *opt, run.epochs, steps, run.lr);
@@ -216,50 +223,57 @@ int run_train(int argc, char** argv) {
     Generator::default_generator().manual_seed(run.generator_seed);
     Generator::default_generator().set_offset(run.generator_offset);
   }
+  std::shared_ptr<nn::Module> net = ddp.wrap(model);  // `model` itself without --ddp
 
-  std::printf("kiln train %s: %s, %s (lr %g), scheduler %s, batch %lld, %lld epochs%s\n",
-              run.model.c_str(), data.description.c_str(), run.optimizer.c_str(), run.lr,
-              run.scheduler.c_str(), static_cast<long long>(run.batch_size),
-              static_cast<long long>(run.epochs),
-              resuming ? (", resumed at epoch " + std::to_string(run.epoch + 1) + " batch " +
-                          std::to_string(run.batch))
-                             .c_str()
-                       : "");
+  if (ddp.is_main())
+    std::printf("kiln train %s: %s, %s (lr %g), scheduler %s, batch %lld, %lld epochs%s\n",
+                run.model.c_str(), data.description.c_str(), run.optimizer.c_str(), run.lr,
+                run.scheduler.c_str(), static_cast<long long>(run.batch_size),
+                static_cast<long long>(run.epochs),
+                resuming ? (", resumed at epoch " + std::to_string(run.epoch + 1) + " batch " +
+                            std::to_string(run.batch))
+                               .c_str()
+                         : "");
   std::fflush(stdout);  // before the progress bar on stderr
   const auto start = std::chrono::steady_clock::now();
   int64_t samples = 0, steps_here = 0;
   model->train();
   for (; run.epoch < run.epochs; ++run.epoch, run.batch = 0) {
     const auto epoch_start = std::chrono::steady_clock::now();
-    ProgressBar bar(run.epoch + 1, run.epochs, steps);
+    ProgressBar bar(run.epoch + 1, run.epochs, steps, ddp.is_main() ? stderr : nullptr);
     int64_t epoch_samples = 0;
     loader.set_epoch(run.epoch);
     const double epoch_lr = opt->param_groups()[0].options.lr();
     for (auto it = loader.begin(); it != loader.end(); ++it) {
       if (it.batch_index() < run.batch) continue;  // resuming mid-epoch
-      if (interrupted.load()) break;
+      if (ddp.stop_requested(interrupted.load())) break;
       const data::Example& b = *it;
-      Tensor logits = (*model)(b.input.to(device));
+      Tensor logits = (*net)(b.input.to(device));
       Tensor target = b.target.to(device);
       Tensor loss = nn::functional::cross_entropy(logits, target);
       opt->zero_grad();
       loss.backward();
       opt->step();
       if (sched && per_batch) sched->step();
-      const double l = loss.item();
-      const int64_t n = b.input.size(0);
+      if (++steps_here == stop_after) interrupted.store(true);
+      // Summed over ranks with --ddp: every rank keeps the same RunState.
+      const StepFigures f = ddp.reduce_step(
+          loss.item(), b.input.size(0), int64_t(sum(eq(argmax(logits.detach(), 1), target)).item()),
+          interrupted.load());
+      const double l = f.loss;
+      const int64_t n = f.samples;
       run.step_losses.push_back(l);
       run.loss_sum += l * double(n);
-      run.correct += int64_t(sum(eq(argmax(logits.detach(), 1), target)).item());
+      run.correct += f.correct;
       run.seen += n;
       run.batch = it.batch_index() + 1;
       samples += n;
       epoch_samples += n;
       bar.update(run.batch, run.loss_sum / double(run.seen), double(run.correct) / double(run.seen),
                  epoch_samples);
-      if (++steps_here == stop_after) interrupted.store(true);
     }
-    if (interrupted.load()) {
+    if (ddp.stop_requested(interrupted.load())) {
+      if (!ddp.is_main()) return 130;
       save_checkpoint(ckpt_path, *model, *opt, sched.get(), run);
       std::fprintf(stderr,
                    "\ninterrupted: checkpoint saved to %s (epoch %lld, batch %lld); "
@@ -269,7 +283,7 @@ int run_train(int argc, char** argv) {
       return 130;
     }
     if (sched && !per_batch) sched->step();
-    Evaluation test = evaluate(*model, data.test, device);
+    Evaluation test = ddp.evaluate(*model, data.test, device);
     EpochRecord rec;
     rec.train_loss = run.loss_sum / double(std::max<int64_t>(run.seen, 1));
     rec.train_accuracy = double(run.correct) / double(std::max<int64_t>(run.seen, 1));
@@ -288,8 +302,10 @@ int run_train(int argc, char** argv) {
     RunState next = run;  // the checkpoint points at the start of the next epoch
     ++next.epoch;
     next.batch = 0;
-    save_checkpoint(ckpt_path, *model, *opt, sched.get(), next);
+    if (ddp.is_main()) save_checkpoint(ckpt_path, *model, *opt, sched.get(), next);
   }
+  ddp.check_identical(*model);
+  if (!ddp.is_main()) return 0;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double rate = seconds > 0 ? double(samples) / seconds : 0.0;
@@ -302,6 +318,8 @@ int run_train(int argc, char** argv) {
   }
   std::printf("wrote %s/summary.json, %s/curves.svg, %s\n", out.c_str(), out.c_str(),
               ckpt_path.c_str());
+  if (ddp.enabled())
+    std::printf("ddp: %d ranks, parameters identical on every rank\n", ddp.world_size());
   return 0;
 }
 

@@ -23,6 +23,8 @@ void synchronize_device(int) { no_backend("synchronize"); }
 MemoryStats memory_stats(int) { no_backend("memory_stats"); }
 void reset_peak_memory_stats(int) { no_backend("reset_peak_memory_stats"); }
 void empty_cache(int) {}  // nothing cached, as torch.cuda.empty_cache() without a GPU
+bool cudnn_is_available() { return false; }
+int64_t cudnn_version() { return -1; }
 
 // Creating an event needs no device (torch creates the CUDA event at the first record); using
 // one does.

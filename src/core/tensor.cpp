@@ -141,6 +141,23 @@ void Tensor::remove_hook(int handle) const {
   }
 }
 
+int Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const {
+  KILN_CHECK(requires_grad(),
+             "register_post_accumulate_grad_hook: cannot register a hook on a tensor that does "
+             "not require grad");
+  KILN_CHECK(is_leaf(),
+             "register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+             "registered on non-leaf tensors");
+  auto& meta = impl_->autograd_mut();
+  int id = meta.next_hook_id++;
+  meta.post_accumulate_hooks[id] = std::move(hook);
+  return id;
+}
+
+void Tensor::remove_post_accumulate_grad_hook(int handle) const {
+  if (AutogradMeta* meta = impl_->autograd()) meta->post_accumulate_hooks.erase(handle);
+}
+
 void Tensor::retain_grad() const {
   KILN_CHECK(requires_grad(), "retain_grad: the tensor does not require grad");
   auto& meta = impl_->autograd_mut();

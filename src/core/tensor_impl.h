@@ -19,6 +19,8 @@ struct AutogradMeta {
   int output_nr = 0;                     // which output of grad_fn this tensor is
   std::weak_ptr<Node> grad_accumulator;  // leaves: the AccumulateGrad node, made on demand
   std::map<int, Tensor::Hook> hooks;     // leaves: hooks run before accumulation
+  // leaves: hooks run after accumulation into .grad (DDP's gradient-ready signal)
+  std::map<int, Tensor::PostAccumulateGradHook> post_accumulate_hooks;
   int next_hook_id = 0;
   bool retains_grad = false;
 };

@@ -44,6 +44,18 @@ class CpuBackend final : public Backend {
     cpu::softmax(op, x, dim, out);
   }
   void bmm(const Tensor& a, const Tensor& b, const Tensor& out) override { cpu::bmm(a, b, out); }
+  void conv_forward(const Tensor& x, const Tensor& w, const ConvGeometry& g,
+                    const Tensor& y) override {
+    cpu::conv_forward(x, w, g, y);
+  }
+  void conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g,
+                          const Tensor& dx) override {
+    cpu::conv_backward_data(dy, w, g, dx);
+  }
+  void conv_backward_weight(const Tensor& x, const Tensor& dy, const ConvGeometry& g,
+                            const Tensor& dw) override {
+    cpu::conv_backward_weight(x, dy, g, dw);
+  }
   void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out) override {
     cpu::index_select(x, dim, index, out);
   }
@@ -79,6 +91,18 @@ class CpuBackend final : public Backend {
   }
   void norm_of_tensors(const std::vector<Tensor>& xs, double p, const Tensor& out) override {
     cpu::norm_of_tensors(xs, p, out);
+  }
+  void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                          const Tensor& running_mean, const Tensor& running_var,
+                          const BatchNormArgs& args, const Tensor& y, const Tensor& save_mean,
+                          const Tensor& save_invstd) override {
+    cpu::batch_norm_forward(x, weight, bias, running_mean, running_var, args, y, save_mean,
+                            save_invstd);
+  }
+  void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                           const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
+                           const Tensor& dweight, const Tensor& dbias) override {
+    cpu::batch_norm_backward(x, dy, weight, save_mean, save_invstd, dx, dweight, dbias);
   }
 };
 

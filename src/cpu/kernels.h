@@ -28,6 +28,11 @@ void softmax(OpId op, const Tensor& x, int64_t dim, const Tensor& out);
 void bmm(const Tensor& a, const Tensor& b, const Tensor& out);
 void linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act,
             const Tensor& out);
+// conv.cpp (im2col + GEMM; Winograd for 3x3 in conv_winograd.cpp)
+void conv_forward(const Tensor& x, const Tensor& w, const ConvGeometry& g, const Tensor& y);
+void conv_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g, const Tensor& dx);
+void conv_backward_weight(const Tensor& x, const Tensor& dy, const ConvGeometry& g,
+                          const Tensor& dw);
 // index.cpp
 void index_select(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out);
 void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
@@ -43,5 +48,13 @@ void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gra
                const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<int64_t>& steps,
                const AdamStepArgs& args);
 void norm_of_tensors(const std::vector<Tensor>& xs, double p, const Tensor& out);
+// batch_norm.cpp
+void batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& running_mean, const Tensor& running_var,
+                        const BatchNormArgs& args, const Tensor& y, const Tensor& save_mean,
+                        const Tensor& save_invstd);
+void batch_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                         const Tensor& save_mean, const Tensor& save_invstd, const Tensor& dx,
+                         const Tensor& dweight, const Tensor& dbias);
 
 }  // namespace kiln::cpu

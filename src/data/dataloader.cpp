@@ -144,12 +144,20 @@ DataLoader& DataLoader::set_transform(Transform transform) {
   return *this;
 }
 
+DataLoader& DataLoader::set_sampler(std::shared_ptr<const Sampler> sampler) {
+  KILN_CHECK_VALUE(!sampler || !shuffle_,
+                   "DataLoader: sampler option is mutually exclusive with shuffle");
+  sampler_ = std::move(sampler);
+  return *this;
+}
+
 int64_t DataLoader::size() const {
-  const int64_t n = dataset_->size();
+  const int64_t n = sampler_ ? sampler_->size() : dataset_->size();
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
 std::vector<int64_t> DataLoader::indices(int64_t epoch) const {
+  if (sampler_) return sampler_->indices(epoch);
   const int64_t n = dataset_->size();
   if (!shuffle_) {
     std::vector<int64_t> order(static_cast<size_t>(n));

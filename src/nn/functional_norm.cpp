@@ -3,6 +3,8 @@
 // biased variance); the result is (x - mean) * rsqrt(var + eps), then the per-channel affine
 // transform. Everything is ordinary differentiable ops, so backward and double backward follow.
 // Running statistics are updated under NoGradGuard from detached batch statistics.
+// batch_norm itself runs the fused op (src/ops/batch_norm.h) whenever it applies; its composite
+// (batch_norm_composite) stays as the fused op's oracle and for the dtype mixes it does not take.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,7 +14,9 @@
 #include "kiln/error.h"
 #include "kiln/nn/normalization.h"
 #include "kiln/ops.h"
+#include "nn/batch_norm_composite.h"
 #include "nn/functional_common.h"
+#include "ops/batch_norm.h"
 
 namespace kiln::nn::functional {
 
@@ -94,26 +98,34 @@ Shape check_norm_args(const char* fn, const Tensor& input, const Tensor& running
   return channel_shape(input.dim(), c);
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
-                  const Tensor& weight, const Tensor& bias, bool training,
-                  std::optional<double> momentum, double eps) {
-  const char* fn = "batch_norm";
-  const Shape cshape = check_norm_args(fn, input, running_mean, running_var, weight, bias);
-  const int64_t dim = input.dim();
-  const int64_t c = input.size(1);
+// The checks batch_norm's two implementations share.
+void check_batch_norm(const char* fn, const Tensor& input, const Tensor& running_mean,
+                      const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                      bool training) {
+  check_norm_args(fn, input, running_mean, running_var, weight, bias);
   if (!training) {
     KILN_CHECK_VALUE(running_mean.defined() && running_var.defined(), fn,
                      ": running_mean and running_var must be defined in evaluation mode "
                      "(training=false)");
+    return;
+  }
+  const int64_t c = input.size(1);
+  KILN_CHECK_VALUE(input.numel() / (c == 0 ? 1 : c) != 1, fn,
+                   ": Expected more than 1 value per channel when training, got input size ",
+                   shape_str(input.shape()));
+}
+
+Tensor batch_norm_unchecked(const Tensor& input, const Tensor& running_mean,
+                            const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                            bool training, std::optional<double> momentum, double eps) {
+  const int64_t dim = input.dim();
+  const int64_t c = input.size(1);
+  const Shape cshape = channel_shape(dim, c);
+  if (!training) {
     Tensor y = (input - running_mean.reshape(cshape)) * rsqrt(running_var.reshape(cshape) + eps);
     return affine(y, weight, bias, cshape);
   }
   const int64_t n = input.numel() / (c == 0 ? 1 : c);
-  KILN_CHECK_VALUE(n != 1, fn,
-                   ": Expected more than 1 value per channel when training, got input size ",
-                   shape_str(input.shape()));
   std::vector<int64_t> dims = dims_from(2, dim);
   dims.insert(dims.begin(), 0);
   Normalised s = normalise_with_batch_stats(input, dims, eps);
@@ -127,6 +139,36 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     }
   }
   return affine(s.y, weight, bias, cshape);
+}
+
+}  // namespace
+
+namespace detail {
+
+Tensor batch_norm_composite(const Tensor& input, const Tensor& running_mean,
+                            const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                            bool training, std::optional<double> momentum, double eps) {
+  check_batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training);
+  return batch_norm_unchecked(input, running_mean, running_var, weight, bias, training, momentum,
+                              eps);
+}
+
+}  // namespace detail
+
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training,
+                  std::optional<double> momentum, double eps) {
+  check_batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training);
+  if (input.numel() == 0) {
+    // torch: an empty batch gives an empty result (kept in the graph of weight and bias) and
+    // leaves the running statistics alone.
+    return affine(input.clone(), weight, bias, channel_shape(input.dim(), input.size(1)));
+  }
+  if (batch_norm_fusable(input, running_mean, running_var, weight, bias))
+    return batch_norm_fused(input, running_mean, running_var, weight, bias, training,
+                            momentum.value_or(0.0), eps);
+  return batch_norm_unchecked(input, running_mean, running_var, weight, bias, training, momentum,
+                              eps);
 }
 
 Tensor group_norm(const Tensor& input, int64_t num_groups, const Tensor& weight, const Tensor& bias,

@@ -2,6 +2,7 @@
 // the broadcast shape; the engine sums them down to each input's shape (see engine.cpp).
 #include <cmath>
 
+#include "kiln/memory_format.h"
 #include "ops/unary_op.h"
 
 namespace kiln {
@@ -172,7 +173,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape());
   DType type = result_type({&a, &b});
   Device dev = cond.device();
-  Tensor out = empty(shape, TensorOptions(type, dev));
+  Tensor out =
+      empty(shape, TensorOptions(type, dev), elementwise_memory_format(shape, {&cond, &a, &b}));
   auto prep = [&](const Tensor& t) {
     return broadcast_view(cast_raw(t.device() == dev ? t : t.to(dev), type), shape);
   };

@@ -1,5 +1,6 @@
 // Copies and conversions (to, clone, contiguous, pin_memory) and the in-place methods of Tensor.
 #include "core/tensor_impl.h"
+#include "kiln/memory_format.h"
 #include "ops/op_common.h"
 
 #ifdef KILN_WITH_CUDA
@@ -28,7 +29,8 @@ Tensor to_device_impl(const Tensor& x, Device device, bool non_blocking) {
   // A result in pageable memory: a non_blocking copy from a GPU into it is a plain one (torch
   // would pin the result; an asynchronous write into a tensor the caller may read at once is a
   // trap Kiln does not set). Pinned sources make host -> device copies asynchronous.
-  Tensor out = empty(x.shape(), TensorOptions(x.dtype(), device));
+  // In x's memory format, as torch's to(device) (preserve_format).
+  Tensor out = empty_like(x, TensorOptions(x.dtype(), device), MemoryFormat::Preserve);
   // The non-CPU side does host <-> device copies.
   Device copier = device.is_cpu() ? x.device() : device;
   Backend& b = backend_for(OpId::Copy, copier);

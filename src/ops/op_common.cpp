@@ -1,9 +1,25 @@
 #include "ops/op_common.h"
 
+#include "kiln/memory_format.h"
+
 namespace kiln {
 
 namespace {
 int category(DType t) { return t == DType::Bool ? 0 : is_floating(t) ? 2 : 1; }
+
+// A channels-last [N, C, S...] operand seen in its storage order [N, S..., C] (no autograd):
+// with every operand of an elementwise kernel permuted alike, a channels-last result and
+// inputs are contiguous to the kernel, which then takes its contiguous (vectorised) path.
+Tensor storage_order_view(const Tensor& t) {
+  Shape shape{t.size(0)}, strides{t.stride(0)};
+  for (int64_t d = 2; d < t.dim(); ++d) {
+    shape.push_back(t.size(d));
+    strides.push_back(t.stride(d));
+  }
+  shape.push_back(t.size(1));
+  strides.push_back(t.stride(1));
+  return make_view(t, shape, strides, t.storage_offset());
+}
 }  // namespace
 
 Tensor wrapped_scalar(Scalar value, Device device) {
@@ -90,7 +106,8 @@ Tensor broadcast_view(const Tensor& t, const Shape& shape) {
 
 Tensor cast_raw(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
-  Tensor out = empty(t.shape(), TensorOptions(dtype, t.device()));
+  // In t's memory format, as torch's to(dtype) (preserve_format): channels-last stays so.
+  Tensor out = empty_like(t, TensorOptions(dtype, t.device()), MemoryFormat::Preserve);
   backend_for(OpId::Copy, t.device()).copy(t, out);
   return out;
 }
@@ -98,8 +115,12 @@ Tensor cast_raw(const Tensor& t, DType dtype) {
 Tensor unary_raw(OpId op, const Tensor& x, DType compute, DType out_dtype, const OpParams& p) {
   Backend& be = backend_for(op, x.device());
   Tensor in = cast_raw(x, compute);
-  Tensor out = empty(x.shape(), TensorOptions(out_dtype, x.device()));
-  be.unary(op, in, out, p);
+  const MemoryFormat fmt = elementwise_memory_format(x.shape(), {&x});
+  Tensor out = empty(x.shape(), TensorOptions(out_dtype, x.device()), fmt);
+  if (fmt == MemoryFormat::Contiguous)
+    be.unary(op, in, out, p);
+  else
+    be.unary(op, storage_order_view(in), storage_order_view(out), p);
   return out;
 }
 
@@ -113,8 +134,13 @@ Tensor binary_raw(OpId op, const Tensor& a, const Tensor& b, DType compute, DTyp
     Tensor c = cast_raw(t.device() == dev ? t : t.to(dev), compute);
     return broadcast_view(c, shape);
   };
-  Tensor out = empty(shape, TensorOptions(out_dtype, dev));
-  be.binary(op, prepare(a), prepare(b), out);
+  const MemoryFormat fmt = elementwise_memory_format(shape, {&a, &b});
+  Tensor out = empty(shape, TensorOptions(out_dtype, dev), fmt);
+  if (fmt == MemoryFormat::Contiguous)
+    be.binary(op, prepare(a), prepare(b), out);
+  else
+    be.binary(op, storage_order_view(prepare(a)), storage_order_view(prepare(b)),
+              storage_order_view(out));
   return out;
 }
 

@@ -13,6 +13,8 @@ enum class OpKind : uint8_t {
   ArgReduce,
   Softmax,
   Bmm,
+  Conv,
+  BatchNorm,
   Index,
   Scatter,
   Random,

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "ops/conv.h"
+
 namespace kiln::testing {
 
 namespace {
@@ -425,6 +427,77 @@ std::vector<OpCase> build() {
   t.push_back({"scatter/src_larger", OpId::Scatter, {{3, 4}, {3, 3}}, [](const Ts& x) {
                  return Ts{scatter(x[0], 1, idx(x[0], {0, 3, 1, 2}, {2, 2}), x[1])};
                }});
+
+  // fused batch normalisation: nn::functional::batch_norm runs OpId::BatchNorm (CPU kernel,
+  // cuDNN on CUDA). Running statistics are made per call, in the input's dtype and device.
+  auto bn_stats = [](const Tensor& like, std::vector<double> v) {
+    return on_device_of(like, tensor(v)).to(like.dtype());
+  };
+  t.push_back({"batch_norm/train",
+               OpId::BatchNorm,
+               {{4, 3, 2, 2}, {3}, {3}},
+               [](const Ts& x) {
+                 return Ts{nn::functional::batch_norm(x[0], {}, {}, x[1], x[2], true, 0.1, 1e-5)};
+               },
+               {Domain::Any, Domain::Positive, Domain::Any}});
+  t.push_back({"batch_norm/eval",
+               OpId::BatchNorm,
+               {{4, 3, 5}, {3}, {3}},
+               [bn_stats](const Ts& x) {
+                 Tensor rm = bn_stats(x[0], {0.1, -0.2, 0.3}), rv = bn_stats(x[0], {0.5, 1.5, 2});
+                 return Ts{nn::functional::batch_norm(x[0], rm, rv, x[1], x[2], false, 0.1, 1e-5)};
+               },
+               {Domain::Any, Domain::Positive, Domain::Any}});
+  t.push_back({"batch_norm/channels_last", OpId::BatchNorm, {{2, 3, 2, 3}}, [](const Ts& x) {
+                 Tensor xc = contiguous(x[0], MemoryFormat::ChannelsLast);
+                 return Ts{nn::functional::batch_norm(xc, {}, {}, {}, {}, true, 0.1, 1e-5)};
+               }});
+  // Running statistics are outputs here (their update is not differentiable).
+  t.push_back({"batch_norm/running_stats",
+               OpId::BatchNorm,
+               {{6, 4}},
+               [bn_stats](const Ts& x) {
+                 Tensor rm = bn_stats(x[0], {0.1, -0.2, 0.3, 0}), rv = bn_stats(x[0], {1, 2, 3, 4});
+                 Tensor y = nn::functional::batch_norm(x[0], rm, rv, {}, {}, true, 0.3, 1e-5);
+                 return Ts{y, rm, rv};
+               },
+               {},
+               false});
+
+  // convolution (src/ops/conv.cpp): forward through the functional API, the two gradients as
+  // ops of their own (conv_transpose2d runs ConvBackwardData)
+  auto conv_tol = [&](OpCase c) {
+    c.tol_bf16 = 5e-2;
+    c.tol_f16 = 1e-2;
+    t.push_back(std::move(c));
+  };
+  conv_tol({"conv2d", OpId::ConvForward, {{2, 4, 4, 3}, {4, 2, 3, 2}, {4}}, [](const Ts& x) {
+              return Ts{nn::functional::conv2d(x[0], x[1], x[2], {2, 1}, {1, 1}, {1, 2}, 2)};
+            }});
+  conv_tol({"conv2d/channels_last", OpId::ConvForward, {{2, 3, 4, 5}, {4, 3, 2, 2}},
+            [](const Ts& x) {
+              Tensor xc = contiguous(x[0], MemoryFormat::ChannelsLast);
+              return Ts{nn::functional::conv2d(xc, x[1], {}, {1, 1}, {1, 0})};
+            }});
+  conv_tol({"conv1d", OpId::ConvForward, {{2, 3, 7}, {4, 3, 3}, {4}}, [](const Ts& x) {
+              return Ts{nn::functional::conv1d(x[0], x[1], x[2], 2, 1)};
+            }});
+  conv_tol({"conv3d", OpId::ConvForward, {{1, 2, 3, 4, 4}, {3, 2, 2, 3, 2}}, [](const Ts& x) {
+              return Ts{nn::functional::conv3d(x[0], x[1], {}, {1, 2, 1}, {1, 1, 0})};
+            }});
+  conv_tol({"conv_transpose2d", OpId::ConvBackwardData, {{2, 4, 3, 3}, {4, 3, 3, 3}, {3}},
+            [](const Ts& x) {
+              return Ts{
+                  nn::functional::conv_transpose2d(x[0], x[1], x[2], {2, 2}, {1, 1}, {1, 0})};
+            }});
+  conv_tol({"convolution_backward_weight", OpId::ConvBackwardWeight, {{2, 4, 5, 5}, {2, 6, 3, 3}},
+            [](const Ts& x) {
+              ConvGeometry g;
+              g.stride = {2, 2, 1};
+              g.padding = {1, 1, 0};
+              g.groups = 2;
+              return Ts{convolution_backward_weight(x[0], x[1], g, {6, 2, 3, 3})};
+            }});
 
   // dropout with a fixed seed: the same mask in every dtype
   t.push_back({"dropout", OpId::Dropout, {{8, 8}}, [](const Ts& x) {

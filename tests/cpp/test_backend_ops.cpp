@@ -87,6 +87,13 @@ TEST_P(BackendOps, LowPrecisionMatchesFloat64OnCpu) {
 // The same inputs on both devices, once contiguous and once as strided views (the CUDA
 // kernels' general-stride paths; the contiguous run takes their vectorised fast paths).
 void expect_cuda_matches_cpu(const OpCase& c) {
+  // float32 means float32 here: cuDNN's TF32 (on by default, as torch's) would round the
+  // convolutions' inputs to 10 mantissa bits.
+  struct NoCudnnTf32 {
+    bool saved = cuda::cudnn_allow_tf32();
+    NoCudnnTf32() { cuda::set_cudnn_allow_tf32(false); }
+    ~NoCudnnTf32() { cuda::set_cudnn_allow_tf32(saved); }
+  } no_tf32;
   for (bool non_contiguous : {false, true}) {
     for (auto [dtype, tol] : {std::pair{DType::Float64, 1e-10},
                               {DType::Float32, c.tol_f32},

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kiln/data/dataset.h"
+#include "kiln/data/sampler.h"
 #include "kiln/data/transforms.h"
 
 namespace kiln::data {
@@ -33,6 +34,9 @@ class DataLoader {
 
   // Applied to each batch's stacked inputs, with a generator seeded from (seed, epoch, batch).
   DataLoader& set_transform(Transform transform);
+  // Visit sampler->indices(epoch) instead of 0..n-1 (e.g. a DistributedSampler's shard); the
+  // loader must not shuffle itself (torch: sampler and shuffle are mutually exclusive).
+  DataLoader& set_sampler(std::shared_ptr<const Sampler> sampler);
   // The epoch the next pass uses; passes advance it by one.
   void set_epoch(int64_t epoch) { next_epoch_ = epoch; }
   int64_t epoch() const { return next_epoch_; }
@@ -40,7 +44,7 @@ class DataLoader {
   int64_t size() const;  // batches per epoch
   int64_t batch_size() const { return batch_size_; }
   const std::shared_ptr<const Dataset>& dataset() const { return dataset_; }
-  // The example order of `epoch` (0..n-1 without shuffle).
+  // The example order of `epoch` (0..n-1 without shuffle; the sampler's when there is one).
   std::vector<int64_t> indices(int64_t epoch) const;
 
   class Iterator {
@@ -89,6 +93,7 @@ class DataLoader {
   bool drop_last_;
   bool prefetch_;
   Transform transform_;
+  std::shared_ptr<const Sampler> sampler_;
   int64_t next_epoch_ = 0;
 };
 

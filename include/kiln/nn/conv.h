@@ -1,15 +1,18 @@
 #pragma once
-// kiln::nn::functional: 2-D convolution and pooling with the semantics of torch.nn.functional
-// (PyTorch 1.13). Each is a composite of Kiln ops (im2col through index_select with a
-// precomputed index, then a matrix product), so it records autograd history (double backward
-// included) and runs on any backend that has the underlying kernels.
+// kiln::nn::functional: convolution (1-D, 2-D, 3-D and transposed 2-D) and 2-D pooling with the
+// semantics of torch.nn.functional (PyTorch 1.13). The convolutions run the convolution ops
+// (src/ops/conv.cpp: im2col + GEMM on the CPU, cuDNN on CUDA) whose backward formulas are
+// convolutions again, so double backward works; the bias is a broadcast add. Pooling is a
+// composite of Kiln ops (im2col through index_select with a precomputed index, then max / sum).
 //
-// Shapes: input [N, C, H, W] or unbatched [C, H, W] (the result is then unbatched too). Pairs are
-// {height, width}. Bad arguments raise kiln::ValueError naming the function and the shapes, e.g.
+// Shapes: input [N, C, *spatial] or unbatched [C, *spatial] (the result is then unbatched too).
+// Pairs are {height, width}, triples {depth, height, width}. Bad arguments raise
+// kiln::ValueError naming the function and the shapes, e.g.
 // "conv2d: input has 3 channels but weight expects 4 (groups=1)"; non-floating point tensors
 // raise kiln::TypeError. Output sizes follow PyTorch:
 //   out = floor((in + pad_before + pad_after - dilation * (kernel - 1) - 1) / stride) + 1
-// and an output size below 1 is an error.
+// and an output size below 1 is an error naming the input size and the kernel, stride, padding
+// and dilation that caused it.
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -21,6 +24,7 @@
 namespace kiln::nn::functional {
 
 using Size2 = std::array<int64_t, 2>;  // {height, width}
+using Size3 = std::array<int64_t, 3>;  // {depth, height, width}
 
 // Padding given by name, as torch's padding="same" / "valid". A distinct type, so that a braced
 // pair such as {1, 1} or {0, 0} always selects the numeric overload.
@@ -31,15 +35,41 @@ struct PaddingMode {
 };
 
 // ---------------- convolution (src/nn/functional_conv.cpp) ----------------
-// weight: [OC, C / groups, KH, KW]; bias: [OC] or undefined. C and OC must be divisible by
-// groups; input, weight and bias must share dtype and device. Result [N, OC, OH, OW].
+// weight: [OC, C / groups, *kernel]; bias: [OC] or undefined. C and OC must be divisible by
+// groups; input, weight and bias must share dtype and device. A channels-last input
+// (kiln/memory_format.h) gives a channels-last result.
+//
+// padding "valid" is no padding; "same" (stride must be 1) pads dilation * (kernel - 1) in
+// total along each dim, the odd element, if any, after (bottom / right), as PyTorch does.
+
+// input [N, C, L] or [C, L]; weight [OC, C / groups, kL].
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+              int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int64_t stride,
+              const PaddingMode& padding, int64_t dilation = 1, int64_t groups = 1);
+
+// input [N, C, H, W] or [C, H, W]; weight [OC, C / groups, KH, KW]. Result [N, OC, OH, OW].
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
               Size2 stride = {1, 1}, Size2 padding = {0, 0}, Size2 dilation = {1, 1},
               int64_t groups = 1);
-// padding "valid" is {0, 0}; "same" (stride must be 1) pads dilation * (kernel - 1) in total
-// along each dim, the odd element, if any, at the bottom / right, as PyTorch does.
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2 stride,
               const PaddingMode& padding, Size2 dilation = {1, 1}, int64_t groups = 1);
+
+// input [N, C, D, H, W] or [C, D, H, W]; weight [OC, C / groups, KD, KH, KW].
+Tensor conv3d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+              Size3 stride = {1, 1, 1}, Size3 padding = {0, 0, 0}, Size3 dilation = {1, 1, 1},
+              int64_t groups = 1);
+Tensor conv3d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size3 stride,
+              const PaddingMode& padding, Size3 dilation = {1, 1, 1}, int64_t groups = 1);
+
+// The transposed convolution (the gradient of conv2d with respect to its input), torch's
+// argument order. input [N, C_in, H, W] or [C_in, H, W]; weight [C_in, C_out / groups, KH, KW];
+// bias [C_out]. Output size per dim:
+//   (in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+// output_padding must be smaller than stride or than dilation (as torch).
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+                        Size2 stride = {1, 1}, Size2 padding = {0, 0},
+                        Size2 output_padding = {0, 0}, int64_t groups = 1, Size2 dilation = {1, 1});
 
 // ---------------- pooling (src/nn/functional_pool.cpp) ----------------
 // stride {0, 0} (also written {}) means stride = kernel_size. padding (implicit -inf for max,

@@ -3,6 +3,7 @@
 #include "kiln/nn/activation.h"
 #include "kiln/nn/container.h"
 #include "kiln/nn/conv.h"
+#include "kiln/nn/convolution.h"
 #include "kiln/nn/dropout.h"
 #include "kiln/nn/flatten.h"
 #include "kiln/nn/functional.h"
@@ -12,4 +13,5 @@
 #include "kiln/nn/module.h"
 #include "kiln/nn/normalization.h"
 #include "kiln/nn/pooling.h"
+#include "kiln/nn/receptive_field.h"
 #include "kiln/nn/resample.h"

@@ -3,9 +3,11 @@
 // instance_norm, and the modules BatchNorm1d/2d/3d, GroupNorm and InstanceNorm2d.
 //
 // The functions are composites of Kiln ops (mean, var, rsqrt, broadcasting arithmetic), so they
-// record autograd history (double backward included) and run on any backend. Running statistics
-// are updated in place without autograd history. Bad arguments raise kiln::ValueError naming the
-// function and the shapes; non-floating point inputs raise kiln::TypeError.
+// record autograd history (double backward included) and run on any backend; batch_norm runs the
+// fused batch_norm op (one kernel each way, double backward through ops) whenever its dtypes
+// allow, with the composite as its oracle. Running statistics are updated in place without
+// autograd history. Bad arguments raise kiln::ValueError naming the function and the shapes;
+// non-floating point inputs raise kiln::TypeError.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -71,6 +71,10 @@ class MaxPool1d : public Module {
   std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x);
   std::string extra_repr() const override;
   bool return_indices() const { return return_indices_; }
+  int64_t kernel_size() const { return kernel_size_; }
+  int64_t stride() const { return stride_; }
+  int64_t padding() const { return padding_; }
+  int64_t dilation() const { return dilation_; }
 
  private:
   int64_t kernel_size_, stride_, padding_, dilation_;
@@ -85,6 +89,10 @@ class MaxPool2d : public Module {
   std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x);
   std::string extra_repr() const override;
   bool return_indices() const { return return_indices_; }
+  Size2 kernel_size() const { return kernel_size_; }
+  Size2 stride() const { return stride_; }
+  Size2 padding() const { return padding_; }
+  Size2 dilation() const { return dilation_; }
 
  private:
   Size2 kernel_size_, stride_, padding_, dilation_;
@@ -97,6 +105,9 @@ class AvgPool1d : public Module {
                      bool ceil_mode = false, bool count_include_pad = true);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  int64_t kernel_size() const { return kernel_size_; }
+  int64_t stride() const { return stride_; }
+  int64_t padding() const { return padding_; }
 
  private:
   int64_t kernel_size_, stride_, padding_;
@@ -110,6 +121,9 @@ class AvgPool2d : public Module {
                      std::optional<int64_t> divisor_override = std::nullopt);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  Size2 kernel_size() const { return kernel_size_; }
+  Size2 stride() const { return stride_; }
+  Size2 padding() const { return padding_; }
 
  private:
   Size2 kernel_size_, stride_, padding_;

@@ -64,6 +64,8 @@ class Upsample : public Module {
            std::optional<bool> recompute_scale_factor = std::nullopt);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  const std::string& mode() const { return mode_; }
+  std::optional<bool> align_corners() const { return align_corners_; }
 
  private:
   std::vector<int64_t> size_;
@@ -110,6 +112,7 @@ class Pad2d : public Module {
   Pad2d(std::string name, std::vector<int64_t> pads, std::string mode, double value = 0);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
+  const std::vector<int64_t>& pads() const { return pads_; }
 
  private:
   std::vector<int64_t> pads_;

@@ -1,2 +1,2 @@
 """kiln.backends: settings of the compute backends, named as in torch.backends."""
-from . import cuda  # noqa: F401
+from . import cuda, cudnn  # noqa: F401

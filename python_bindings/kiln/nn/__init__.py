@@ -4,5 +4,7 @@ from .parameter import Parameter
 from .modules import *  # noqa: F401,F403
 from .modules import __all__ as _modules_all
 from . import functional, init, utils  # noqa: F401
+from .modules.sync_batchnorm import SyncBatchNorm  # noqa: F401
+from . import parallel  # noqa: F401
 
-__all__ = ["Parameter", "functional", "init", "utils"] + _modules_all
+__all__ = ["Parameter", "functional", "init", "utils", "parallel", "SyncBatchNorm"] + _modules_all

@@ -21,7 +21,8 @@ __all__ = [
     "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "elu",
     "elu_", "gelu", "silu", "sigmoid", "tanh", "softplus", "softmax", "softmin", "log_softmax",
     # layers
-    "linear", "bilinear", "dropout", "embedding", "one_hot", "conv2d", "max_pool2d",
+    "linear", "bilinear", "dropout", "embedding", "one_hot", "conv1d", "conv2d", "conv3d",
+    "conv_transpose1d", "conv_transpose2d", "max_pool2d",
     "max_pool2d_with_indices", "avg_pool2d",
     "max_pool1d", "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
@@ -137,9 +138,16 @@ linear = _nn.linear      # linear(input, weight, bias=None)
 bilinear = _nn.bilinear  # bilinear(input1, input2, weight, bias=None)
 one_hot = _C.one_hot     # one_hot(tensor, num_classes=-1)
 
-# conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1), padding also
-# "same" or "valid"; sizes are ints or pairs.
+# Convolutions (kiln._C._conv); sizes are ints or tuples of one int per spatial dim, as in torch.
+# conv{1,2,3}d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1), padding also
+# "same" or "valid".
+conv1d = _C._conv.conv1d
 conv2d = _C._conv.conv2d
+conv3d = _C._conv.conv3d
+# conv_transpose{1,2}d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+#                      dilation=1); weight [in_channels, out_channels / groups, *kernel].
+conv_transpose1d = _C._conv.conv_transpose1d
+conv_transpose2d = _C._conv.conv_transpose2d
 # max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
 #            return_indices=False)
 max_pool2d = _C._conv.max_pool2d

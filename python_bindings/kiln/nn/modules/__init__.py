@@ -3,7 +3,7 @@ from .module import Module
 from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, ReLU, ReLU6, SiLU, Sigmoid,
                          Softmax, Softmin, Softplus, Tanh)
 from .container import ModuleDict, ModuleList, Sequential
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from .distance import CosineSimilarity, PairwiseDistance
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
@@ -25,7 +25,8 @@ __all__ = [
     "Dropout", "Flatten", "Unflatten", "Bilinear", "Identity", "Linear", "BCELoss",
     "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss",
     "L1Loss", "MarginRankingLoss", "MSELoss", "NLLLoss", "SmoothL1Loss", "TripletMarginLoss",
-    "Embedding", "Conv2d", "MaxPool2d", "AvgPool2d",
+    "Embedding", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+    "MaxPool2d", "AvgPool2d",
     "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "MaxUnpool2d",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm2d",

@@ -9,17 +9,18 @@ from ..._tensor import Tensor
 
 
 def _parse_to(args, kwargs):
-    """(device, dtype) from Module.to's forms: to(device=None, dtype=None, non_blocking=False),
-    to(dtype, non_blocking=False), to(tensor, non_blocking=False)."""
+    """(device, dtype, memory_format) from Module.to's forms: to(device=None, dtype=None,
+    non_blocking=False), to(dtype, non_blocking=False), to(tensor, non_blocking=False),
+    to(memory_format=kiln.channels_last)."""
     device = kwargs.pop("device", None)
     dtype = kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
     memory_format = kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
-    if memory_format is not None:
-        raise NotImplementedError("Module.to: memory_format is not supported by Kiln (tensors "
-                                  "are always in the contiguous format)")
+    if memory_format is not None and not isinstance(memory_format, _C.memory_format):
+        raise TypeError("to() argument 'memory_format' must be kiln.memory_format, not "
+                        f"{type(memory_format).__name__}")
     for arg in args:
         if isinstance(arg, Tensor):
             device, dtype = arg.device, arg.dtype
@@ -37,7 +38,7 @@ def _parse_to(args, kwargs):
         device = f"cuda:{device}"
     if isinstance(device, str):
         device = _C.device(device)
-    return device, dtype
+    return device, dtype, memory_format
 
 
 class _ConversionMixin:
@@ -63,13 +64,15 @@ class _ConversionMixin:
     def to(self, *args, **kwargs):
         """Moves and/or casts the parameters and buffers in place and returns self. Only
         floating-point tensors change dtype; integer buffers only move."""
-        device, dtype = _parse_to(args, kwargs)
+        device, dtype, memory_format = _parse_to(args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError("nn.Module.to only accepts floating point dtypes, but got desired "
                             f"dtype={dtype}")
 
         def convert(t):
-            return t.to(device, dtype if t.is_floating_point() else None)
+            # As torch: a memory format applies to the 4-D and 5-D tensors only.
+            fmt = memory_format if t.dim() in (4, 5) else None
+            return t.to(device, dtype if t.is_floating_point() else None, memory_format=fmt)
         return self._apply(convert)
 
     def cuda(self, device=None):
