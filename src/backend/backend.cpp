@@ -45,8 +45,7 @@ void check_linear_contract(const Tensor& x, const Tensor& weight, const Tensor& 
 void Backend::conv_forward(const Tensor&, const Tensor&, const ConvGeometry&, const Tensor&) {
   KILN_CHECK(false, "convolution: no ", name(), " kernel");
 }
-void Backend::conv_backward_data(const Tensor&, const Tensor&, const ConvGeometry&,
-                                 const Tensor&) {
+void Backend::conv_backward_data(const Tensor&, const Tensor&, const ConvGeometry&, const Tensor&) {
   KILN_CHECK(false, "convolution_backward_input: no ", name(), " kernel");
 }
 void Backend::conv_backward_weight(const Tensor&, const Tensor&, const ConvGeometry&,
@@ -54,8 +53,8 @@ void Backend::conv_backward_weight(const Tensor&, const Tensor&, const ConvGeome
   KILN_CHECK(false, "convolution_backward_weight: no ", name(), " kernel");
 }
 void Backend::batch_norm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                 const Tensor&, const BatchNormArgs&, const Tensor&,
-                                 const Tensor&, const Tensor&) {
+                                 const Tensor&, const BatchNormArgs&, const Tensor&, const Tensor&,
+                                 const Tensor&) {
   KILN_CHECK(false, "batch_norm: no ", name(), " kernel");
 }
 void Backend::batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,

@@ -474,23 +474,26 @@ std::vector<OpCase> build() {
   conv_tol({"conv2d", OpId::ConvForward, {{2, 4, 4, 3}, {4, 2, 3, 2}, {4}}, [](const Ts& x) {
               return Ts{nn::functional::conv2d(x[0], x[1], x[2], {2, 1}, {1, 1}, {1, 2}, 2)};
             }});
-  conv_tol({"conv2d/channels_last", OpId::ConvForward, {{2, 3, 4, 5}, {4, 3, 2, 2}},
-            [](const Ts& x) {
-              Tensor xc = contiguous(x[0], MemoryFormat::ChannelsLast);
-              return Ts{nn::functional::conv2d(xc, x[1], {}, {1, 1}, {1, 0})};
-            }});
+  conv_tol(
+      {"conv2d/channels_last", OpId::ConvForward, {{2, 3, 4, 5}, {4, 3, 2, 2}}, [](const Ts& x) {
+         Tensor xc = contiguous(x[0], MemoryFormat::ChannelsLast);
+         return Ts{nn::functional::conv2d(xc, x[1], {}, {1, 1}, {1, 0})};
+       }});
   conv_tol({"conv1d", OpId::ConvForward, {{2, 3, 7}, {4, 3, 3}, {4}}, [](const Ts& x) {
               return Ts{nn::functional::conv1d(x[0], x[1], x[2], 2, 1)};
             }});
   conv_tol({"conv3d", OpId::ConvForward, {{1, 2, 3, 4, 4}, {3, 2, 2, 3, 2}}, [](const Ts& x) {
               return Ts{nn::functional::conv3d(x[0], x[1], {}, {1, 2, 1}, {1, 1, 0})};
             }});
-  conv_tol({"conv_transpose2d", OpId::ConvBackwardData, {{2, 4, 3, 3}, {4, 3, 3, 3}, {3}},
+  conv_tol({"conv_transpose2d",
+            OpId::ConvBackwardData,
+            {{2, 4, 3, 3}, {4, 3, 3, 3}, {3}},
             [](const Ts& x) {
-              return Ts{
-                  nn::functional::conv_transpose2d(x[0], x[1], x[2], {2, 2}, {1, 1}, {1, 0})};
+              return Ts{nn::functional::conv_transpose2d(x[0], x[1], x[2], {2, 2}, {1, 1}, {1, 0})};
             }});
-  conv_tol({"convolution_backward_weight", OpId::ConvBackwardWeight, {{2, 4, 5, 5}, {2, 6, 3, 3}},
+  conv_tol({"convolution_backward_weight",
+            OpId::ConvBackwardWeight,
+            {{2, 4, 5, 5}, {2, 6, 3, 3}},
             [](const Ts& x) {
               ConvGeometry g;
               g.stride = {2, 2, 1};
