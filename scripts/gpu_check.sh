@@ -33,7 +33,7 @@ mkdir -p "$LOG_DIR"
 SANITIZER_FILTER=${SANITIZER_FILTER:-'*CudaMatchesCpu*'}
 BN_SANITIZER_FILTER=${BN_SANITIZER_FILTER:-'CudnnBatchNorm.PathsAndKilnKernels'}
 STEP_TIMEOUT=${STEP_TIMEOUT:-0}
-ALL_STEPS=(env configure build info ctest pytest memcheck racecheck bench)
+ALL_STEPS=(env configure build info ctest pytest nccl memcheck racecheck bench)
 ONE_STEP=""
 if [[ "${1:-}" == "--one" ]]; then  # internal: one step, no logging (STEP_TIMEOUT runs these)
   ONE_STEP=$2
@@ -194,6 +194,9 @@ step_pytest() {
   "$PY" -m pytest tests/python -q -rfEs -p no:cacheprovider
 }
 
+# NCCL: the distributed tests with one rank on the GPU, then two processes sharing it (smoke).
+step_nccl() { PYTHON="$PY" tests/distributed/nccl_smoke.sh "$BUILD"; }
+
 sanitize_one() {
   local tool=$1 bin=$2 filter=$3
   [[ -x "$bin" ]] || { say "$bin: not built"; return 1; }
@@ -221,6 +224,8 @@ step_bench() {
   done
   say "== kiln bench (C++ CLI: MLP 784-512-256-10, SGD momentum, batch 128, loss read every step)"
   "$BUILD/bin/kiln" bench --device cuda || rc=1
+  say "== bench/allreduce.py (NCCL, one rank: bus bandwidth is 0 by nccl-tests' definition)"
+  mpirun --allow-run-as-root -np 1 "$PY" bench/allreduce.py --backend nccl --json "$json" || rc=1
   return "$rc"
 }
 
@@ -236,6 +241,7 @@ digest() {
       grep -E "\((Failed|SEGFAULT|Timeout|Subprocess aborted|Child aborted|Not Run)\)" "$log" | head -60
       say "skipped tests: $(grep -c '\*\*\*Skipped' "$log") (GPU tests must not be among them):"
       grep '\*\*\*Skipped' "$log" | sed -E 's/.*Test +#[0-9]+: ([^ ]+).*/  \1/' | head -20 ;;
+    nccl) grep -E "^---|^===" "$log" ;;
     pytest) grep -E "passed|failed|error|FAILED|ERROR|SKIPPED" "$log" | tail -40 ;;
     memcheck | racecheck)
       grep -E "ERROR SUMMARY|RACECHECK SUMMARY|========= (Invalid|Race|Error|Program hit)" "$log" |
