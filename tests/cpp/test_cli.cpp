@@ -22,10 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string output;
-};
+using Result = CommandResult;
 
 // One OpenMP thread per kiln process: ctest runs two tests at once on two cores, and
 // oversubscribed OpenMP workers spin against each other (a run took 4x as long).
@@ -33,26 +30,10 @@ constexpr const char* kOneThread = "OMP_NUM_THREADS=1";
 
 // Runs the kiln binary with `args`, capturing stdout and stderr.
 Result kiln_run(const std::vector<std::string>& args) {
-  std::string cmd = std::string(kOneThread) + " " + KILN_CLI_PATH;
-  for (const std::string& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return run_command(std::string(kOneThread) + " " + KILN_CLI_PATH, args);
 }
 
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("kiln_cli_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return scratch_dir("kiln_cli_" + name); }
 
 // A field of summary.json, as the exact text written (%.17g numbers): an array up to its
 // closing bracket, a scalar up to the next comma or line end. (Plain string search: libstdc++'s

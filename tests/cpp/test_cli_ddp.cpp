@@ -18,10 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string output;
-};
+using Result = CommandResult;
 
 #ifdef KILN_MPIEXEC
 #define KILN_SKIP_WITHOUT_MPI() (void)0
@@ -32,28 +29,12 @@ struct Result {
 
 // Two ranks of the kiln binary, one OpenMP thread each (two cores for the whole job).
 Result mpirun_kiln(const std::vector<std::string>& args) {
-  std::string cmd = std::string("OMP_NUM_THREADS=1 ") + KILN_MPIEXEC +
-                    " --allow-run-as-root --oversubscribe -np 2 " + KILN_CLI_PATH;
-  for (const std::string& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return run_command(std::string("OMP_NUM_THREADS=1 ") + KILN_MPIEXEC +
+                         " --allow-run-as-root --oversubscribe -np 2 " + KILN_CLI_PATH,
+                     args);
 }
 
-fs::path scratch(const std::string& name) {
-  fs::path dir =
-      fs::temp_directory_path() / ("kiln_cli_ddp_" + name + "_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return scratch_dir("kiln_cli_ddp_" + name); }
 
 std::string step_losses(const fs::path& dir) {
   const std::string json = io::read_file((dir / "summary.json").string());

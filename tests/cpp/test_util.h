@@ -9,6 +9,16 @@
 
 namespace kiln::testing {
 
+// A shell command's exit code (-1 when it did not exit normally) and its stdout + stderr.
+struct CommandResult {
+  int code = -1;
+  std::string output;
+};
+// Runs `command` followed by `args`, each single-quoted, through the shell.
+CommandResult run_command(const std::string& command, const std::vector<std::string>& args);
+// An empty directory <tmp>/<name>_<pid> for one test's files.
+std::string scratch_dir(const std::string& name);
+
 // Asserts shape and values (within atol + rtol * |expected|; rtol defaults to atol). NaN and
 // infinities must match exactly.
 void expect_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
