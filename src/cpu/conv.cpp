@@ -28,7 +28,9 @@
 
 #include "cpu/conv_winograd.h"
 #include "cpu/dispatch.h"
+#include "cpu/host_cache.h"
 #include "cpu/kernels.h"
+#include "cpu/sgemm.h"
 #include "kiln/ops.h"
 
 namespace kiln::cpu {
@@ -148,8 +150,7 @@ void col2im(const Dims& d, const G* col, int64_t ld, G* x, bool parallel) {
 // Row-major C [m, n] = op(A) @ op(B) + beta * C.
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
-              int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  sgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
@@ -168,16 +169,10 @@ constexpr int64_t kColumnTarget = 256;
 // One thread's buffers for a block of `count` samples, whose columns lie side by side.
 template <class G>
 struct Workspace {
-  std::vector<G> cols_, rows_;
+  HostScratch<G> cols_, rows_;  // from the block cache: no page faults, no zeroing
 
-  G* column_buffer(size_t n) {
-    if (cols_.size() < n) cols_.resize(n);
-    return cols_.data();
-  }
-  G* rows(int64_t n) {
-    if (rows_.size() < size_t(n)) rows_.resize(size_t(n));
-    return rows_.data();
-  }
+  G* column_buffer(size_t n) { return cols_.grow(n); }
+  G* rows(int64_t n) { return rows_.grow(size_t(n)); }
   // The im2col columns [R, count * L] of group g's channels of samples [n0, n0 + count); a
   // single pointwise sample is its own column matrix.
   const G* columns(const Dims& d, int64_t n0, int64_t count, int64_t g, const G* x, bool pointwise,

@@ -11,13 +11,15 @@
 // on 64-channel layers: relative errors below 2e-6, forward and both gradients).
 #include "cpu/conv_winograd.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <vector>
+
+#include "cpu/host_cache.h"
+#include "cpu/sgemm.h"
 
 namespace kiln::cpu {
 namespace {
@@ -28,9 +30,9 @@ namespace {
 constexpr int64_t kTileTarget = 64;
 
 // U [groups][16][OCg][Cg] from w [OC, Cg, 3, 3].
-std::vector<float> transform_weights(const Winograd3x3& g, const float* w) {
+void transform_weights(const Winograd3x3& g, const float* w, HostScratch<float>& u) {
   const int64_t cg = g.c / g.groups, ocg = g.oc / g.groups;
-  std::vector<float> u(size_t(16 * g.oc * cg));
+  u.grow(size_t(16 * g.oc * cg));
   for (int64_t o = 0; o < g.oc; ++o)
     for (int64_t c = 0; c < cg; ++c) {
       const float* k = w + (o * cg + c) * 9;
@@ -49,12 +51,11 @@ std::vector<float> transform_weights(const Winograd3x3& g, const float* w) {
         for (int j = 0; j < 4; ++j) base[(i * 4 + j) * ocg * cg] = r[j];
       }
     }
-  return u;
 }
 
 // Per-thread rows the transforms work on, sized once per call.
 struct Scratch {
-  std::vector<float> rows;
+  HostScratch<float> rows;
   explicit Scratch(const Winograd3x3& g) : rows(size_t(24 * ((g.ow + 1) / 2 + 2))) {}
 };
 
@@ -273,16 +274,16 @@ void winograd_conv3x3(const Winograd3x3& g, const float* x, const float* w, floa
   const int64_t per_sample = ((g.oh + 1) / 2) * ((g.ow + 1) / 2);
   const int64_t nb = samples_per_block(g, batch_parallel ? omp_get_max_threads() : 1);
   const int64_t blocks = (g.n + nb - 1) / nb;
-  const std::vector<float> u = transform_weights(g, w);
+  HostScratch<float> u;
+  transform_weights(g, w, u);
 
-  auto block = [&](int64_t b, std::vector<float>& v, std::vector<float>& m, Scratch& scratch) {
+  auto block = [&](int64_t b, HostScratch<float>& v, HostScratch<float>& m, Scratch& scratch) {
     const int64_t n0 = b * nb, count = std::min(nb, g.n - n0), tiles = count * per_sample;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       transform_input(g, x, n0, count, grp * cg, cg, v.data(), scratch);
       for (int64_t xi = 0; xi < 16; ++xi)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(ocg), int(tiles), int(cg), 1.0f,
-                    u.data() + (grp * 16 + xi) * ocg * cg, int(cg), v.data() + xi * cg * tiles,
-                    int(tiles), 0.0f, m.data() + xi * ocg * tiles, int(tiles));
+        sgemm(false, false, ocg, tiles, cg, u.data() + (grp * 16 + xi) * ocg * cg, cg,
+              v.data() + xi * cg * tiles, tiles, 0.0f, m.data() + xi * ocg * tiles, tiles);
       transform_output(g, m.data(), n0, count, grp * ocg, ocg, y, scratch);
     }
   };
@@ -291,13 +292,13 @@ void winograd_conv3x3(const Winograd3x3& g, const float* x, const float* w, floa
   if (batch_parallel && blocks > 1) {
 #pragma omp parallel
     {
-      std::vector<float> v(vsize), m(msize);
+      HostScratch<float> v(vsize), m(msize);
       Scratch scratch(g);
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < blocks; ++b) block(b, v, m, scratch);
     }
   } else {
-    std::vector<float> v(vsize), m(msize);
+    HostScratch<float> v(vsize), m(msize);
     Scratch scratch(g);
     for (int64_t b = 0; b < blocks; ++b) block(b, v, m, scratch);
   }
@@ -312,16 +313,15 @@ void winograd_conv3x3_weight_grad(const Winograd3x3& g, const float* x, const fl
   const int64_t blocks = (g.n + nb - 1) / nb;
   const size_t usize = size_t(16 * g.oc * cg);
   // Adds block b's dU into du: per group and xi, Q [OCg, T] @ V^T [T, Cg].
-  auto block = [&](int64_t b, std::vector<float>& v, std::vector<float>& q, float* du,
+  auto block = [&](int64_t b, HostScratch<float>& v, HostScratch<float>& q, float* du,
                    Scratch& scratch) {
     const int64_t n0 = b * nb, count = std::min(nb, g.n - n0), tiles = count * per_sample;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       transform_input(g, x, n0, count, grp * cg, cg, v.data(), scratch);
       transform_grad_output(g, dy, n0, count, grp * ocg, ocg, q.data(), scratch);
       for (int64_t xi = 0; xi < 16; ++xi)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(ocg), int(cg), int(tiles), 1.0f,
-                    q.data() + xi * ocg * tiles, int(tiles), v.data() + xi * cg * tiles, int(tiles),
-                    1.0f, du + (grp * 16 + xi) * ocg * cg, int(cg));
+        sgemm(false, true, ocg, cg, tiles, q.data() + xi * ocg * tiles, tiles,
+              v.data() + xi * cg * tiles, tiles, 1.0f, du + (grp * 16 + xi) * ocg * cg, cg);
     }
   };
   const size_t vsize = size_t(16 * cg * nb * per_sample),
@@ -338,7 +338,7 @@ void winograd_conv3x3_weight_grad(const Winograd3x3& g, const float* x, const fl
         partial[size_t(t - 1)].assign(usize, 0.0f);
         acc = partial[size_t(t - 1)].data();
       }
-      std::vector<float> v(vsize), q(qsize);
+      HostScratch<float> v(vsize), q(qsize);
       Scratch scratch(g);
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < blocks; ++b) block(b, v, q, acc, scratch);
@@ -346,7 +346,7 @@ void winograd_conv3x3_weight_grad(const Winograd3x3& g, const float* x, const fl
     for (const std::vector<float>& p : partial)
       for (size_t i = 0; i < p.size(); ++i) du[i] += p[i];
   } else {
-    std::vector<float> v(vsize), q(qsize);
+    HostScratch<float> v(vsize), q(qsize);
     Scratch scratch(g);
     for (int64_t b = 0; b < blocks; ++b) block(b, v, q, du.data(), scratch);
   }

@@ -1,6 +1,5 @@
 // The CPU backend: plain C++ reference kernels. It supports every op with a kernel.
-#include <cstdlib>
-
+#include "cpu/host_cache.h"
 #include "cpu/kernels.h"
 
 namespace kiln {
@@ -12,11 +11,10 @@ class CpuBackend final : public Backend {
   bool supports(OpId) const override { return true; }
 
   std::shared_ptr<Storage> allocate(size_t nbytes, Device device) override {
-    // 64-byte alignment for vector loads; aligned_alloc needs a multiple of the alignment.
-    size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded);
-    KILN_CHECK(p != nullptr, "out of memory: could not allocate ", nbytes, " bytes on the CPU");
-    return std::make_shared<Storage>(p, nbytes, device, [](void* q) { std::free(q); });
+    // 64-byte aligned, large blocks reused (cpu/host_cache.h).
+    void* p = cpu::host_alloc(nbytes);
+    return std::make_shared<Storage>(p, nbytes, device,
+                                     [nbytes](void* q) { cpu::host_free(q, nbytes); });
   }
   void copy(const Tensor& src, const Tensor& dst) override { cpu::copy(src, dst); }
   void fill(const Tensor& dst, Scalar v) override { cpu::fill(dst, v); }

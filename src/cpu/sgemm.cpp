@@ -1,0 +1,243 @@
+// float32 matrix products (see sgemm.h): AVX-512 micro-kernels over the operands in place, or
+// OpenBLAS.
+//
+// Two kernel shapes cover the convolutions' products:
+// - B not transposed (C = A @ B, C = A^T @ B): a block of C of up to 8 rows x 32 columns lives
+//   in 16 registers; each step of k loads 32 values of B's row k and multiplies them by 8
+//   broadcast values of A. B's rows are read where they are, 256 of them at a time so that the
+//   strip stays in L1 while every block of rows of A passes over it.
+// - B transposed (C = A @ B^T, both read along k): 4 x 4 dot products of rows of A and rows of
+//   B, 16 values of k per step, each summed across its register at the end.
+// Edges are handled with masked loads and stores (masked-off lanes are never touched, so
+// nothing past an operand is read). The functions carry their own target attribute, so the
+// rest of the library stays built for the baseline CPU; sgemm() only calls them when the CPU
+// has AVX-512.
+#include "cpu/sgemm.h"
+
+// GCC 12's AVX-512 intrinsics start from a deliberately undefined register, which its own
+// -Wmaybe-uninitialized then reports (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace kiln::cpu {
+namespace {
+
+#define KILN_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+constexpr int64_t kRows = 8;     // rows of C per block (broadcast kernel)
+constexpr int64_t kCols = 32;    // columns of C per block: two registers
+constexpr int64_t kDepth = 256;  // values of k per pass
+
+KILN_AVX512 inline __mmask16 lanes(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
+// C [rows, <= 32 columns] (+)= op(A) [rows, depth] @ B [depth, columns]. a is A(i0, k0): element
+// (i, k) at a[i * lda + k], or a[k * lda + i] when A is stored transposed (kTransA).
+template <int kR, bool kTransA, int kVectors>
+KILN_AVX512 void block_broadcast(int64_t depth, const float* a, int64_t lda, const float* b,
+                                 int64_t ldb, float* c, int64_t ldc, __mmask16 m0, __mmask16 m1,
+                                 bool accumulate) {
+  __m512 acc[kR][kVectors];
+#pragma GCC unroll 8
+  for (int i = 0; i < kR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < depth; ++k) {
+    const float* brow = b + k * ldb;
+    __m512 bv[kVectors];
+    bv[0] = _mm512_maskz_loadu_ps(m0, brow);
+    if constexpr (kVectors == 2) bv[1] = _mm512_maskz_loadu_ps(m1, brow + 16);
+#pragma GCC unroll 8
+    for (int i = 0; i < kR; ++i) {
+      const __m512 av = _mm512_set1_ps(kTransA ? a[k * lda + i] : a[i * lda + k]);
+#pragma GCC unroll 2
+      for (int v = 0; v < kVectors; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kR; ++i) {
+    float* crow = c + i * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < kVectors; ++v) {
+      const __mmask16 m = v == 0 ? m0 : m1;
+      __m512 r = acc[i][v];
+      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, crow + 16 * v));
+      _mm512_mask_storeu_ps(crow + 16 * v, m, r);
+    }
+  }
+}
+
+template <bool kTransA, int kVectors>
+KILN_AVX512 void block_broadcast_rows(int64_t rows, int64_t depth, const float* a, int64_t lda,
+                                      const float* b, int64_t ldb, float* c, int64_t ldc,
+                                      __mmask16 m0, __mmask16 m1, bool accumulate) {
+  switch (rows) {
+#define KILN_ROWS_CASE(r)                                                                     \
+  case r:                                                                                     \
+    block_broadcast<r, kTransA, kVectors>(depth, a, lda, b, ldb, c, ldc, m0, m1, accumulate); \
+    break;
+    KILN_ROWS_CASE(1)
+    KILN_ROWS_CASE(2)
+    KILN_ROWS_CASE(3)
+    KILN_ROWS_CASE(4)
+    KILN_ROWS_CASE(5)
+    KILN_ROWS_CASE(6)
+    KILN_ROWS_CASE(7)
+    KILN_ROWS_CASE(8)
+#undef KILN_ROWS_CASE
+    default:
+      break;
+  }
+}
+
+// C = op(A) @ B (+ C when accumulate), B not transposed.
+template <bool kTransA>
+KILN_AVX512 void gemm_broadcast(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                                const float* b, int64_t ldb, float* c, int64_t ldc,
+                                bool accumulate) {
+  for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
+    const int64_t depth = k - k0 < kDepth ? k - k0 : kDepth;
+    const bool acc = accumulate || k0 > 0;
+    for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+      const __mmask16 m0 = lanes(n - j0), m1 = lanes(n - j0 - 16);
+      const float* bb = b + k0 * ldb + j0;
+      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+        const int64_t rows = m - i0 < kRows ? m - i0 : kRows;
+        const float* aa = kTransA ? a + k0 * lda + i0 : a + i0 * lda + k0;
+        float* cc = c + i0 * ldc + j0;
+        if (m1)
+          block_broadcast_rows<kTransA, 2>(rows, depth, aa, lda, bb, ldb, cc, ldc, m0, m1, acc);
+        else
+          block_broadcast_rows<kTransA, 1>(rows, depth, aa, lda, bb, ldb, cc, ldc, m0, m1, acc);
+      }
+    }
+  }
+}
+
+// {sum of v0's lanes, of v1's, of v2's, of v3's}.
+KILN_AVX512 inline __m128 sum_each(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+  // Within each 128-bit lane: {v0[0]+v0[2], v1[0]+v1[2], v0[1]+v0[3], v1[1]+v1[3]}, and so for v2,
+  // v3.
+  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
+  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
+  // Each lane now holds one partial sum of every vector: {v0, v1, v2, v3}.
+  const __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 2, 3, 2)));
+  // Add the four lanes.
+  const __m512 h = _mm512_add_ps(u, _mm512_shuffle_f32x4(u, u, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m512 q = _mm512_add_ps(h, _mm512_shuffle_f32x4(h, h, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_castps512_ps128(q);
+}
+
+// C = A @ B^T (+ C when accumulate): C(i, j) = dot(A row i, B row j), rows read along k.
+KILN_AVX512 void gemm_dot(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                          const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  constexpr int64_t kR = 4, kC = 4;
+  const int64_t full = k / 16 * 16;
+  const __mmask16 tail = lanes(k - full);
+  for (int64_t j0 = 0; j0 < n; j0 += kC) {
+    const float* brow[kC];
+    for (int64_t j = 0; j < kC; ++j) brow[j] = b + (j0 + j < n ? j0 + j : n - 1) * ldb;
+    for (int64_t i0 = 0; i0 < m; i0 += kR) {
+      const float* arow[kR];
+      for (int64_t i = 0; i < kR; ++i) arow[i] = a + (i0 + i < m ? i0 + i : m - 1) * lda;
+      __m512 acc[kR][kC];
+#pragma GCC unroll 4
+      for (int i = 0; i < kR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < kC; ++j) acc[i][j] = _mm512_setzero_ps();
+      for (int64_t kk = 0; kk < full; kk += 16) {
+        __m512 bv[kC];
+#pragma GCC unroll 4
+        for (int j = 0; j < kC; ++j) bv[j] = _mm512_loadu_ps(brow[j] + kk);
+#pragma GCC unroll 4
+        for (int i = 0; i < kR; ++i) {
+          const __m512 av = _mm512_loadu_ps(arow[i] + kk);
+#pragma GCC unroll 4
+          for (int j = 0; j < kC; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+      }
+      if (tail) {
+        __m512 bv[kC];
+#pragma GCC unroll 4
+        for (int j = 0; j < kC; ++j) bv[j] = _mm512_maskz_loadu_ps(tail, brow[j] + full);
+#pragma GCC unroll 4
+        for (int i = 0; i < kR; ++i) {
+          const __m512 av = _mm512_maskz_loadu_ps(tail, arow[i] + full);
+#pragma GCC unroll 4
+          for (int j = 0; j < kC; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+        }
+      }
+      const __mmask8 valid = __mmask8(lanes(n - j0) & 0xF);
+      for (int64_t i = 0; i < kR && i0 + i < m; ++i) {
+        float* out = c + (i0 + i) * ldc + j0;
+        __m128 sums = sum_each(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+        if (accumulate) sums = _mm_add_ps(sums, _mm_maskz_loadu_ps(valid, out));
+        _mm_mask_storeu_ps(out, valid, sums);
+      }
+    }
+  }
+}
+
+bool avx512_disabled_by_environment() {
+  const char* value = std::getenv("KILN_CPU_AVX512");
+  return value && std::strcmp(value, "0") == 0;
+}
+
+}  // namespace
+
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  return has;
+}
+
+bool sgemm_uses_avx512() {
+  static const bool use = cpu_has_avx512() && !avx512_disabled_by_environment();
+  return use;
+}
+
+void sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (beta != 0.0f && beta != 1.0f) {  // not needed by the convolutions
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+    return;
+  }
+  const bool accumulate = beta != 0.0f;
+  if (k <= 0) {  // an empty sum
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, size_t(n) * sizeof(float));
+    return;
+  }
+  if (!tb) {
+    if (ta)
+      gemm_broadcast<true>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    else
+      gemm_broadcast<false>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  } else if (!ta) {
+    gemm_dot(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  } else {  // A^T @ B^T: not used by the convolutions
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, int(m), int(n), int(k), 1.0f, a, int(lda), b,
+                int(ldb), beta, c, int(ldc));
+  }
+}
+
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (sgemm_uses_avx512()) {
+    sgemm_avx512(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  if (m <= 0 || n <= 0) return;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
+              int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+}  // namespace kiln::cpu
