@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cpu/host_cache.h"
+#include "cpu/isa.h"
 #include "cpu/sgemm.h"
 
 namespace kiln::cpu {
@@ -101,6 +102,10 @@ void interleave(float* __restrict out, const float* __restrict even, const float
 // row i of V's tile is {E[tx] - E[tx+1], O[tx] + E[tx+1], E[tx+1] - O[tx], O[tx] - O[tx+1]}.
 void transform_input(const Winograd3x3& g, const float* x, int64_t n0, int64_t nb, int64_t c0,
                      int64_t cg, float* v, Scratch& scratch) {
+  if (avx512_enabled()) {
+    winograd_input_avx512(g, x, n0, nb, c0, cg, v);
+    return;
+  }
   const int64_t th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = nb * th * tw;
   const int64_t plane = g.h * g.w, stride_xi = cg * tiles, half = tw + 1, width = 2 * half;
   float* p = scratch.rows.data();  // P0..P3, width each
@@ -149,6 +154,10 @@ void transform_input(const Winograd3x3& g, const float* x, int64_t n0, int64_t n
 // row i of the tile is {t_i[0] + t_i[1] + t_i[2], t_i[1] - t_i[2] - t_i[3]}.
 void transform_output(const Winograd3x3& g, const float* m, int64_t n0, int64_t nb, int64_t o0,
                       int64_t ocg, float* y, Scratch& scratch) {
+  if (avx512_enabled()) {
+    winograd_output_avx512(g, m, n0, nb, o0, ocg, y);
+    return;
+  }
   const int64_t th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = nb * th * tw;
   const int64_t plane = g.oh * g.ow, stride_xi = ocg * tiles;
   float* t = scratch.rows.data();  // t_i[j] at t + (4 i + j) tw, then the even / odd outputs

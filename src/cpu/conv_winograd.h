@@ -28,4 +28,12 @@ void winograd_conv3x3(const Winograd3x3& g, const float* x, const float* w, floa
 void winograd_conv3x3_weight_grad(const Winograd3x3& g, const float* x, const float* dy, float* dw,
                                   bool batch_parallel);
 
+// The input and output transforms with AVX-512 (conv_winograd_avx512.cpp), used when
+// avx512_enabled() (cpu/isa.h). V [16][Cg][T] for channels [c0, c0 + cg) of samples
+// [n0, n0 + nb) of x; y for output channels [o0, o0 + ocg) of those samples from M [16][OCg][T].
+void winograd_input_avx512(const Winograd3x3& g, const float* x, int64_t n0, int64_t nb, int64_t c0,
+                           int64_t cg, float* v);
+void winograd_output_avx512(const Winograd3x3& g, const float* m, int64_t n0, int64_t nb,
+                            int64_t o0, int64_t ocg, float* y);
+
 }  // namespace kiln::cpu

@@ -10,8 +10,8 @@
 //   B, 16 values of k per step, each summed across its register at the end.
 // Edges are handled with masked loads and stores (masked-off lanes are never touched, so
 // nothing past an operand is read). The functions carry their own target attribute, so the
-// rest of the library stays built for the baseline CPU; sgemm() only calls them when the CPU
-// has AVX-512.
+// rest of the library stays built for the baseline CPU; sgemm() only calls them when
+// avx512_enabled() (cpu/isa.h).
 #include "cpu/sgemm.h"
 
 // GCC 12's AVX-512 intrinsics start from a deliberately undefined register, which its own
@@ -20,8 +20,9 @@
 #include <cblas.h>
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <cstring>
+
+#include "cpu/isa.h"
 
 namespace kiln::cpu {
 namespace {
@@ -184,23 +185,7 @@ KILN_AVX512 void gemm_dot(int64_t m, int64_t n, int64_t k, const float* a, int64
   }
 }
 
-bool avx512_disabled_by_environment() {
-  const char* value = std::getenv("KILN_CPU_AVX512");
-  return value && std::strcmp(value, "0") == 0;
-}
-
 }  // namespace
-
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-  return has;
-}
-
-bool sgemm_uses_avx512() {
-  static const bool use = cpu_has_avx512() && !avx512_disabled_by_environment();
-  return use;
-}
 
 void sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
@@ -231,7 +216,7 @@ void sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float
 
 void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (sgemm_uses_avx512()) {
+  if (avx512_enabled()) {
     sgemm_avx512(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
   }

@@ -19,14 +19,9 @@ namespace kiln::cpu {
 void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// Whether sgemm uses the AVX-512 kernels: the CPU has AVX-512 (F, BW, DQ, VL) and
-// KILN_CPU_AVX512 is not 0.
-bool sgemm_uses_avx512();
-
-// The AVX-512 kernels themselves (tests compare them with OpenBLAS); only when
-// sgemm_uses_avx512() or the CPU at least supports them.
+// sgemm uses them when avx512_enabled() (cpu/isa.h), else OpenBLAS. The AVX-512 kernels
+// themselves, for the tests; only on a CPU with cpu_has_avx512().
 void sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
-bool cpu_has_avx512();
 
 }  // namespace kiln::cpu

@@ -338,7 +338,9 @@ TEST(ConvOp, Winograd3x3MatchesFloat64) {
     Size2 padding;
   };
   for (const Case& c : {Case{{3, 16, 7, 6}, 16, 1, {1, 1}}, Case{{1, 32, 5, 8}, 48, 2, {0, 2}},
-                        Case{{4, 16, 9, 9}, 24, 1, {2, 0}}, Case{{2, 17, 4, 3}, 16, 1, {1, 1}}}) {
+                        Case{{4, 16, 9, 9}, 24, 1, {2, 0}}, Case{{2, 17, 4, 3}, 16, 1, {1, 1}},
+                        // more than 16 tiles per row (the AVX-512 transforms take 16 at a time)
+                        Case{{2, 16, 5, 37}, 16, 1, {1, 1}}, Case{{1, 16, 4, 40}, 16, 1, {0, 2}}}) {
     SCOPED_TRACE("input " + shape_str(c.x) + " out " + std::to_string(c.oc) + " groups " +
                  std::to_string(c.groups) + " padding " + str({c.padding[0], c.padding[1]}));
     const Tensor x = seq(c.x, 0.37, 0.1), w = seq({c.oc, c.x[1] / c.groups, 3, 3}, 0.91, 0.3);

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/isa.h"
 #include "cpu/sgemm.h"
 
 namespace {
