@@ -7,23 +7,11 @@
 // masked-off lanes are the zero padding and are never touched), split into even and odd
 // columns with one permute each, and every one of the 16 transformed values of 16 tiles is one
 // register: about an eighth of the instructions.
-#include <immintrin.h>
-
+#include "cpu/avx512.h"
 #include "cpu/conv_winograd.h"
-
-// GCC 12's AVX-512 intrinsics start from a deliberately undefined register, which its own
-// -Wmaybe-uninitialized then reports (GCC bug 105593, fixed in GCC 13).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace kiln::cpu {
 namespace {
-
-#define KILN_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-
-// The lanes l < count.
-KILN_AVX512 inline __mmask16 first_lanes(int64_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
-}
 
 // The lanes whose column start + l lies in [0, width).
 KILN_AVX512 inline __mmask16 columns_inside(int64_t start, int64_t width) {

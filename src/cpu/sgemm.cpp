@@ -14,28 +14,19 @@
 // avx512_enabled() (cpu/isa.h).
 #include "cpu/sgemm.h"
 
-// GCC 12's AVX-512 intrinsics start from a deliberately undefined register, which its own
-// -Wmaybe-uninitialized then reports (GCC bug 105593, fixed in GCC 13).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <cblas.h>
-#include <immintrin.h>
 
 #include <cstring>
 
+#include "cpu/avx512.h"
 #include "cpu/isa.h"
 
 namespace kiln::cpu {
 namespace {
 
-#define KILN_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-
 constexpr int64_t kRows = 8;     // rows of C per block (broadcast kernel)
 constexpr int64_t kCols = 32;    // columns of C per block: two registers
 constexpr int64_t kDepth = 256;  // values of k per pass
-
-KILN_AVX512 inline __mmask16 lanes(int64_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
-}
 
 // C [rows, <= 32 columns] (+)= op(A) [rows, depth] @ B [depth, columns]. a is A(i0, k0): element
 // (i, k) at a[i * lda + k], or a[k * lda + i] when A is stored transposed (kTransA).
@@ -105,7 +96,7 @@ KILN_AVX512 void gemm_broadcast(int64_t m, int64_t n, int64_t k, const float* a,
     const int64_t depth = k - k0 < kDepth ? k - k0 : kDepth;
     const bool acc = accumulate || k0 > 0;
     for (int64_t j0 = 0; j0 < n; j0 += kCols) {
-      const __mmask16 m0 = lanes(n - j0), m1 = lanes(n - j0 - 16);
+      const __mmask16 m0 = first_lanes(n - j0), m1 = first_lanes(n - j0 - 16);
       const float* bb = b + k0 * ldb + j0;
       for (int64_t i0 = 0; i0 < m; i0 += kRows) {
         const int64_t rows = m - i0 < kRows ? m - i0 : kRows;
@@ -140,7 +131,7 @@ KILN_AVX512 void gemm_dot(int64_t m, int64_t n, int64_t k, const float* a, int64
                           const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   constexpr int64_t kR = 4, kC = 4;
   const int64_t full = k / 16 * 16;
-  const __mmask16 tail = lanes(k - full);
+  const __mmask16 tail = first_lanes(k - full);
   for (int64_t j0 = 0; j0 < n; j0 += kC) {
     const float* brow[kC];
     for (int64_t j = 0; j < kC; ++j) brow[j] = b + (j0 + j < n ? j0 + j : n - 1) * ldb;
@@ -174,7 +165,7 @@ KILN_AVX512 void gemm_dot(int64_t m, int64_t n, int64_t k, const float* a, int64
           for (int j = 0; j < kC; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
         }
       }
-      const __mmask8 valid = __mmask8(lanes(n - j0) & 0xF);
+      const __mmask8 valid = __mmask8(first_lanes(n - j0) & 0xF);
       for (int64_t i = 0; i < kR && i0 + i < m; ++i) {
         float* out = c + (i0 + i) * ldc + j0;
         __m128 sums = sum_each(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
