@@ -20,9 +20,30 @@ KILN_AVX512 inline __mmask16 columns_inside(int64_t start, int64_t width) {
   return __mmask16(below_end & ~before_start);
 }
 
-// 16 values of a row from column `start`, zeros outside [0, width).
-KILN_AVX512 inline __m512 load_columns(const float* row, int64_t start, int64_t width) {
-  return _mm512_maskz_loadu_ps(columns_inside(start, width), row + start);
+// The four loads of a tile row's input row: columns [col, col + 32) and [col + 2, col + 34),
+// lanes outside the input masked off.
+struct RowMasks {
+  __mmask16 a0, a1, b0, b1;
+};
+
+// One input row of 16 tiles times B (r_j combines the row's columns 2t + j), zeros for a row
+// in the padding (every lane masked off: nothing is read).
+KILN_AVX512 inline void row_times_b(const float* row, int64_t col, const RowMasks& m, bool inside,
+                                    __m512i even, __m512i odd, __m512& r0, __m512& r1, __m512& r2,
+                                    __m512& r3) {
+  const __mmask16 keep = inside ? __mmask16(0xFFFF) : __mmask16(0);
+  const __m512 a0 = load_lanes(__mmask16(m.a0 & keep), row + col);
+  const __m512 a1 = load_lanes(__mmask16(m.a1 & keep), row + col + 16);
+  const __m512 b0 = load_lanes(__mmask16(m.b0 & keep), row + col + 2);
+  const __m512 b1 = load_lanes(__mmask16(m.b1 & keep), row + col + 18);
+  const __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);  // column 2t
+  const __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);   // 2t + 1
+  const __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);  // 2t + 2
+  const __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);   // 2t + 3
+  r0 = _mm512_sub_ps(d0, d2);
+  r1 = _mm512_add_ps(d1, d2);
+  r2 = _mm512_sub_ps(d2, d1);
+  r3 = _mm512_sub_ps(d1, d3);
 }
 
 }  // namespace
@@ -33,48 +54,33 @@ KILN_AVX512 void winograd_input_avx512(const Winograd3x3& g, const float* x, int
   const int64_t plane = g.h * g.w, stride_xi = cg * tiles;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  for (int64_t c = 0; c < cg; ++c)
-    for (int64_t s = 0; s < nb; ++s) {
-      const float* xp = x + ((n0 + s) * g.c + c0 + c) * plane;
-      float* vc = v + c * tiles + s * th * tw;
-      for (int64_t ty = 0; ty < th; ++ty)
-        for (int64_t tx0 = 0; tx0 < tw; tx0 += 16) {
-          const __mmask16 store = first_lanes(tw - tx0);
-          const int64_t col = 2 * tx0 - g.pw;  // the first tile's first input column
-          // r[i][j]: row i of the tiles' input times B (columns j), for 16 tiles.
+  for (int64_t tx0 = 0; tx0 < tw; tx0 += 16) {
+    const __mmask16 store = first_lanes(tw - tx0);
+    const int64_t col = 2 * tx0 - g.pw;  // the first tile's first input column
+    const RowMasks m{columns_inside(col, g.w), columns_inside(col + 16, g.w),
+                     columns_inside(col + 2, g.w), columns_inside(col + 18, g.w)};
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t s = 0; s < nb; ++s) {
+        const float* xp = x + ((n0 + s) * g.c + c0 + c) * plane;
+        float* out = v + c * tiles + s * th * tw + tx0;
+        for (int64_t ty = 0; ty < th; ++ty, out += tw) {
+          // r[i][j]: input row i of the tiles times B, for 16 tiles; then B^T across the rows.
+          const int64_t y0 = 2 * ty - g.ph;
           __m512 r[4][4];
-          for (int i = 0; i < 4; ++i) {
-            const int64_t yy = 2 * ty - g.ph + i;
-            if (yy < 0 || yy >= g.h) {
-              for (int j = 0; j < 4; ++j) r[i][j] = _mm512_setzero_ps();
-              continue;
-            }
-            const float* row = xp + yy * g.w;
-            const __m512 a0 = load_columns(row, col, g.w), a1 = load_columns(row, col + 16, g.w);
-            const __m512 b0 = load_columns(row, col + 2, g.w),
-                         b1 = load_columns(row, col + 18, g.w);
-            const __m512 d0 = _mm512_permutex2var_ps(a0, even, a1);  // column 2t
-            const __m512 d1 = _mm512_permutex2var_ps(a0, odd, a1);   // 2t + 1
-            const __m512 d2 = _mm512_permutex2var_ps(b0, even, b1);  // 2t + 2
-            const __m512 d3 = _mm512_permutex2var_ps(b0, odd, b1);   // 2t + 3
-            r[i][0] = _mm512_sub_ps(d0, d2);
-            r[i][1] = _mm512_add_ps(d1, d2);
-            r[i][2] = _mm512_sub_ps(d2, d1);
-            r[i][3] = _mm512_sub_ps(d1, d3);
-          }
-          float* out = vc + ty * tw + tx0;
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i)
+            row_times_b(xp + (y0 + i) * g.w, col, m, y0 + i >= 0 && y0 + i < g.h, even, odd,
+                        r[i][0], r[i][1], r[i][2], r[i][3]);
+#pragma GCC unroll 4
           for (int j = 0; j < 4; ++j) {
-            _mm512_mask_storeu_ps(out + (0 * 4 + j) * stride_xi, store,
-                                  _mm512_sub_ps(r[0][j], r[2][j]));
-            _mm512_mask_storeu_ps(out + (1 * 4 + j) * stride_xi, store,
-                                  _mm512_add_ps(r[1][j], r[2][j]));
-            _mm512_mask_storeu_ps(out + (2 * 4 + j) * stride_xi, store,
-                                  _mm512_sub_ps(r[2][j], r[1][j]));
-            _mm512_mask_storeu_ps(out + (3 * 4 + j) * stride_xi, store,
-                                  _mm512_sub_ps(r[1][j], r[3][j]));
+            store_lanes(out + (0 * 4 + j) * stride_xi, store, _mm512_sub_ps(r[0][j], r[2][j]));
+            store_lanes(out + (1 * 4 + j) * stride_xi, store, _mm512_add_ps(r[1][j], r[2][j]));
+            store_lanes(out + (2 * 4 + j) * stride_xi, store, _mm512_sub_ps(r[2][j], r[1][j]));
+            store_lanes(out + (3 * 4 + j) * stride_xi, store, _mm512_sub_ps(r[1][j], r[3][j]));
           }
         }
-    }
+      }
+  }
 }
 
 KILN_AVX512 void winograd_output_avx512(const Winograd3x3& g, const float* m, int64_t n0,
@@ -95,10 +101,10 @@ KILN_AVX512 void winograd_output_avx512(const Winograd3x3& g, const float* m, in
           // t[i][j] = (A^T m)[i][j]: row 0 = m0 + m1 + m2, row 1 = m1 - m2 - m3.
           __m512 t[2][4];
           for (int j = 0; j < 4; ++j) {
-            const __m512 q0 = _mm512_maskz_loadu_ps(load, q + (0 + j) * stride_xi);
-            const __m512 q1 = _mm512_maskz_loadu_ps(load, q + (4 + j) * stride_xi);
-            const __m512 q2 = _mm512_maskz_loadu_ps(load, q + (8 + j) * stride_xi);
-            const __m512 q3 = _mm512_maskz_loadu_ps(load, q + (12 + j) * stride_xi);
+            const __m512 q0 = load_lanes(load, q + (0 + j) * stride_xi);
+            const __m512 q1 = load_lanes(load, q + (4 + j) * stride_xi);
+            const __m512 q2 = load_lanes(load, q + (8 + j) * stride_xi);
+            const __m512 q3 = load_lanes(load, q + (12 + j) * stride_xi);
             t[0][j] = _mm512_add_ps(_mm512_add_ps(q0, q1), q2);
             t[1][j] = _mm512_sub_ps(_mm512_sub_ps(q1, q2), q3);
           }
@@ -108,8 +114,8 @@ KILN_AVX512 void winograd_output_avx512(const Winograd3x3& g, const float* m, in
             const __m512 e = _mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2]);
             const __m512 d = _mm512_sub_ps(_mm512_sub_ps(t[i][1], t[i][2]), t[i][3]);
             float* row = yp + (2 * ty + i) * g.ow + col;
-            _mm512_mask_storeu_ps(row, lo_cols, _mm512_permutex2var_ps(e, low, d));
-            _mm512_mask_storeu_ps(row + 16, hi_cols, _mm512_permutex2var_ps(e, high, d));
+            store_lanes(row, lo_cols, _mm512_permutex2var_ps(e, low, d));
+            store_lanes(row + 16, hi_cols, _mm512_permutex2var_ps(e, high, d));
           }
         }
     }
