@@ -10,10 +10,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <type_traits>
 #include <vector>
 
+#include "cpu/batch_norm_avx512.h"
 #include "cpu/dispatch.h"
+#include "cpu/isa.h"
 #include "cpu/kernels.h"
 #include "kiln/memory_format.h"
 
@@ -162,8 +165,11 @@ std::array<double, kSums> run_sums(int64_t len, F f) {
 // or a whole sample at a time (the hardware prefetcher streams them; one channel at a time would
 // restart it at every run of s values), in chunks fixed by the shape whose partial sums are
 // added in order: the result never depends on the threads.
-template <size_t kSums, class F>
-std::array<std::vector<double>, kSums> channel_sums(const Geometry& g, F f) {
+//
+// `run(ch, base, len)`, when given, sums a whole run of s values of channel ch starting at
+// offset base in one call (the AVX-512 kernels); otherwise run_sums over f does.
+template <size_t kSums, class F, class Run = std::nullptr_t>
+std::array<std::vector<double>, kSums> channel_sums(const Geometry& g, F f, Run run = nullptr) {
   const int64_t c = g.c, s = g.s;
   const int64_t units = g.row_walk ? g.rows() : g.n;
   const Chunks k = chunks_of(units, g.row_walk ? kMinRowsPerChunk : 1);
@@ -183,8 +189,11 @@ std::array<std::vector<double>, kSums> channel_sums(const Geometry& g, F f) {
       }
       for (int64_t ch = 0; ch < c; ++ch) {
         const int64_t base = (u * c + ch) * s;
-        const std::array<double, kSums> r =
-            run_sums<kSums>(s, [&](int64_t j) { return f(ch, base + j); });
+        std::array<double, kSums> r;
+        if constexpr (std::is_same_v<Run, std::nullptr_t>)
+          r = run_sums<kSums>(s, [&](int64_t j) { return f(ch, base + j); });
+        else
+          r = run(ch, base, s);
         for (size_t m = 0; m < kSums; ++m) acc[int64_t(m) * c + ch] += r[m];
       }
     }
@@ -216,10 +225,18 @@ void batch_stats(const Geometry& g, const T* x, std::vector<double>& mean,
       return std::array<double, 1>{d * d};
     })[0];
   } else {
-    auto sums = channel_sums<2>(g, [x](int64_t, int64_t o) {
+    auto each = [x](int64_t, int64_t o) {
       const double v = double(load(x[o]));
       return std::array<double, 2>{v, v * v};
-    });
+    };
+    std::array<std::vector<double>, 2> sums;
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512_enabled())
+        sums = channel_sums<2>(g, each, [x](int64_t, int64_t base, int64_t len) {
+          return sum_and_squares_avx512(x + base, len);
+        });
+    }
+    if (sums[0].empty()) sums = channel_sums<2>(g, each);
     mean = std::move(sums[0]);
     m2 = std::move(sums[1]);
     for (size_t ch = 0; ch < mean.size(); ++ch) {
@@ -322,10 +339,20 @@ void backward_impl(const Geometry& g, const T* x, const T* dy, T* dx, const Tens
   for (size_t ch = 0; ch < c; ++ch) mean[ch] = double(sm[ch]);
   // Per channel: sum(dy) and sum(dy * (x - mean)), in one pass over x and dy.
   const double* mp = mean.data();
-  const auto [sum_dy, sum_dy_xmu] = channel_sums<2>(g, [x, dy, mp](int64_t ch, int64_t o) {
+  auto each = [x, dy, mp](int64_t ch, int64_t o) {
     const double d = double(load(dy[o]));
     return std::array<double, 2>{d, d * (double(load(x[o])) - mp[ch])};
-  });
+  };
+  std::array<std::vector<double>, 2> sums;
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512_enabled())
+      sums = channel_sums<2>(g, each, [x, dy, mp](int64_t ch, int64_t base, int64_t len) {
+        return sum_and_centered_dot_avx512(dy + base, x + base, mp[ch], len);
+      });
+  }
+  if (sums[0].empty()) sums = channel_sums<2>(g, each);
+  const std::vector<double>& sum_dy = sums[0];
+  const std::vector<double>& sum_dy_xmu = sums[1];
   S* dw = ptr_or_null<S>(dweight);
   S* db = ptr_or_null<S>(dbias);
   const double n = double(g.count());
