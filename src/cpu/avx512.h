@@ -4,8 +4,9 @@
 // the baseline CPU; they run only when avx512_enabled() (cpu/isa.h).
 
 // GCC 12's AVX-512 intrinsics start from a deliberately undefined register, which its own
-// -Wmaybe-uninitialized then reports (GCC bug 105593, fixed in GCC 13).
+// -W(maybe-)uninitialized then reports (GCC bug 105593, fixed in GCC 13).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
