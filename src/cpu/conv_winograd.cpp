@@ -197,6 +197,10 @@ void transform_output(const Winograd3x3& g, const float* m, int64_t n0, int64_t 
 // {u, u+v, u-v, -v}.
 void transform_grad_output(const Winograd3x3& g, const float* dy, int64_t n0, int64_t nb,
                            int64_t o0, int64_t ocg, float* q, Scratch& scratch) {
+  if (avx512_enabled()) {
+    winograd_grad_output_avx512(g, dy, n0, nb, o0, ocg, q);
+    return;
+  }
   const int64_t th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = nb * th * tw;
   const int64_t plane = g.oh * g.ow, stride_xi = ocg * tiles, pairs = g.ow / 2;
   // a, b: row 2ty's even and odd columns; c, d: row 2ty + 1's (zeros beyond the output)

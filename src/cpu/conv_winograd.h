@@ -35,5 +35,9 @@ void winograd_input_avx512(const Winograd3x3& g, const float* x, int64_t n0, int
                            int64_t cg, float* v);
 void winograd_output_avx512(const Winograd3x3& g, const float* m, int64_t n0, int64_t nb,
                             int64_t o0, int64_t ocg, float* y);
+// Q [16][OCg][T] = A dy A^T per tile (the adjoint of the output transform) for output channels
+// [o0, o0 + ocg) of samples [n0, n0 + nb).
+void winograd_grad_output_avx512(const Winograd3x3& g, const float* dy, int64_t n0, int64_t nb,
+                                 int64_t o0, int64_t ocg, float* q);
 
 }  // namespace kiln::cpu

@@ -121,4 +121,47 @@ KILN_AVX512 void winograd_output_avx512(const Winograd3x3& g, const float* m, in
     }
 }
 
+KILN_AVX512 void winograd_grad_output_avx512(const Winograd3x3& g, const float* dy, int64_t n0,
+                                             int64_t nb, int64_t o0, int64_t ocg, float* q) {
+  const int64_t th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = nb * th * tw;
+  const int64_t plane = g.oh * g.ow, stride_xi = ocg * tiles;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int64_t tx0 = 0; tx0 < tw; tx0 += 16) {
+    const __mmask16 store = first_lanes(tw - tx0);
+    const int64_t col = 2 * tx0;  // the first tile's first column
+    const __mmask16 lo = first_lanes(g.ow - col), hi = first_lanes(g.ow - col - 16);
+    for (int64_t o = 0; o < ocg; ++o)
+      for (int64_t s = 0; s < nb; ++s) {
+        const float* yp = dy + ((n0 + s) * g.oc + o0 + o) * plane + col;
+        float* out = q + o * tiles + s * th * tw + tx0;
+        for (int64_t ty = 0; ty < th; ++ty, out += tw) {
+          // A tile {a b; c d}: rows 2ty and 2ty + 1 (zeros beyond the output), even and odd
+          // columns.
+          const float* r0 = yp + 2 * ty * g.ow;
+          const __mmask16 keep = 2 * ty + 1 < g.oh ? __mmask16(0xFFFF) : __mmask16(0);
+          const __m512 x0 = load_lanes(lo, r0), x1 = load_lanes(hi, r0 + 16);
+          const __m512 y0 = load_lanes(__mmask16(lo & keep), r0 + g.ow);
+          const __m512 y1 = load_lanes(__mmask16(hi & keep), r0 + g.ow + 16);
+          const __m512 a = _mm512_permutex2var_ps(x0, even, x1),
+                       b = _mm512_permutex2var_ps(x0, odd, x1);
+          const __m512 c = _mm512_permutex2var_ps(y0, even, y1),
+                       d = _mm512_permutex2var_ps(y0, odd, y1);
+          // Row i of A dy as {u, v}: {a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}; times A^T:
+          // {u, u + v, u - v, -v}.
+          const __m512 zero = _mm512_setzero_ps();
+          const __m512 u[4] = {a, _mm512_add_ps(a, c), _mm512_sub_ps(a, c), _mm512_sub_ps(zero, c)};
+          const __m512 v[4] = {b, _mm512_add_ps(b, d), _mm512_sub_ps(b, d), _mm512_sub_ps(zero, d)};
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) {
+            store_lanes(out + (i * 4 + 0) * stride_xi, store, u[i]);
+            store_lanes(out + (i * 4 + 1) * stride_xi, store, _mm512_add_ps(u[i], v[i]));
+            store_lanes(out + (i * 4 + 2) * stride_xi, store, _mm512_sub_ps(u[i], v[i]));
+            store_lanes(out + (i * 4 + 3) * stride_xi, store, _mm512_sub_ps(zero, v[i]));
+          }
+        }
+      }
+  }
+}
+
 }  // namespace kiln::cpu
