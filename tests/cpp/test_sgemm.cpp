@@ -1,9 +1,10 @@
 // The float32 products behind the CPU convolutions (src/cpu/sgemm.cpp): the AVX-512 kernels
 // against a float64 loop, over every transpose combination, sizes that fill and that leave
 // partial blocks (rows, columns and depth below, at and above the block sizes), leading
-// dimensions wider than the matrices, beta 0 (old C ignored, even NaN) and 1 (added to), and
-// the depth blocking (k above 256). The dispatching sgemm() is checked the same way, whichever
-// path this CPU takes. Without AVX-512 the kernel tests skip with a message.
+// dimensions wider than the matrices, beta 0 (old C ignored, even NaN) and 1 (added to), the
+// depth blocking (k above 256) and both routes of A @ B^T (dot products, and transposed for
+// n >= 64). The dispatching sgemm() is checked the same way, whichever path this CPU takes.
+// Without AVX-512 the kernel tests skip with a message.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -68,7 +69,7 @@ std::vector<Problem> problems() {
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (int64_t m : {1, 3, 8, 13, 16, 64})
-        for (int64_t n : {1, 5, 16, 17, 32, 45})
+        for (int64_t n : {1, 5, 16, 17, 32, 45, 70})
           for (int64_t k : {1, 7, 16, 33, 300}) out.push_back({ta, tb, m, n, k});
   return out;
 }
