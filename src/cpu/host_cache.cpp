@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -31,8 +32,9 @@ size_t limit_from_environment() {
   if (!value || !*value) return size_t(2048) << 20;
   char* end = nullptr;
   const long long mb = std::strtoll(value, &end, 10);
-  KILN_CHECK(end && *end == '\0' && mb >= 0, "KILN_CPU_CACHE_LIMIT_MB: expected a number of ",
-             "megabytes >= 0, got '", value, "'");
+  KILN_CHECK(end && *end == '\0' && mb >= 0 && mb <= (1LL << 30),
+             "KILN_CPU_CACHE_LIMIT_MB: expected a number of megabytes from 0 to 2^30, got '", value,
+             "'");
   return size_t(mb) << 20;
 }
 
@@ -65,14 +67,19 @@ class HostCache {
     return p;
   }
 
-  void release(void* p, size_t nbytes) {
+  // Runs in tensor destructors: never throws.
+  void release(void* p, size_t nbytes) noexcept {
     const size_t size = size_class(nbytes);
-    if (size >= kMinCachedBytes) {
+    if (size >= kMinCachedBytes && size <= limit_) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_ + size <= limit_) {
+      // Over the limit, blocks of other sizes make room: the sizes in use now are kept, and
+      // blocks of shapes a program has moved on from do not fill the cache for good.
+      while (cached_ + size > limit_) evict_one();
+      try {
         free_[size].push_back(p);
         cached_ += size;
         return;
+      } catch (...) {  // no memory for the free list: give the block back instead
       }
     }
     std::free(p);
@@ -84,6 +91,19 @@ class HostCache {
       for (void* p : blocks) std::free(p);
     free_.clear();
     cached_ = 0;
+  }
+
+  // Frees one cached block, of the largest size class (the caller holds the lock and has checked
+  // that the cache holds something).
+  void evict_one() {
+    auto largest = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (!it->second.empty() && (largest == free_.end() || it->first > largest->first))
+        largest = it;
+    std::free(largest->second.back());
+    largest->second.pop_back();
+    cached_ -= largest->first;
+    if (largest->second.empty()) free_.erase(largest);
   }
 
   size_t cached() {

@@ -10,8 +10,9 @@
 //
 // Size classes have four steps per power of two, so a reused block wastes at most a quarter of
 // its size. The cache holds at most KILN_CPU_CACHE_LIMIT_MB megabytes (default 2048; 0 turns
-// caching off); blocks freed beyond that go back to the system, and a failed allocation empties
-// the cache and tries once more. Thread-safe.
+// caching off): a freed block that would exceed it first evicts cached blocks of the largest
+// classes, so the sizes in use stay cached. An allocation the system refuses empties the cache
+// and tries once more. Thread-safe.
 #include <cstddef>
 
 namespace kiln::cpu {

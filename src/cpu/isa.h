@@ -5,7 +5,7 @@
 
 namespace kiln::cpu {
 
-// The CPU has AVX-512 F, BW, DQ and VL.
+// The CPU has AVX-512 F, BW, DQ and VL (and FMA, which every such CPU has).
 bool cpu_has_avx512();
 // cpu_has_avx512() and the environment variable KILN_CPU_AVX512 is not 0 (set it to 0 to run the
 // portable kernels, e.g. to compare the two).

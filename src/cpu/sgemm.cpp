@@ -15,7 +15,9 @@
 #include "cpu/sgemm.h"
 
 #include <cblas.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/avx512.h"
@@ -28,6 +30,11 @@ namespace {
 constexpr int64_t kRows = 8;     // rows of C per block (broadcast kernel)
 constexpr int64_t kCols = 32;    // columns of C per block: two registers
 constexpr int64_t kDepth = 256;  // values of k per pass
+// m * n * k from which sgemm_avx512 splits a product across threads: 32 MFLOP, ~140 us on one
+// core. Waking threads that wait passively (OMP_WAIT_POLICY=PASSIVE, which the Python package
+// sets) costs tens of microseconds: at 1 MFLOP a batch-1 Winograd layer ran 1.5x slower on two
+// threads than on one.
+constexpr double kParallelWork = double(1 << 24);
 
 // C [rows, <= 32 columns] (+)= op(A) [rows, depth] @ B [depth, columns]. a is A(i0, k0): element
 // (i, k) at a[i * lda + k], or a[k * lda + i] when A is stored transposed (kTransA).
@@ -43,8 +50,8 @@ KILN_AVX512 void block_broadcast(int64_t depth, const float* a, int64_t lda, con
   for (int64_t k = 0; k < depth; ++k) {
     const float* brow = b + k * ldb;
     __m512 bv[kVectors];
-    bv[0] = _mm512_maskz_loadu_ps(m0, brow);
-    if constexpr (kVectors == 2) bv[1] = _mm512_maskz_loadu_ps(m1, brow + 16);
+    bv[0] = load_lanes(m0, brow);
+    if constexpr (kVectors == 2) bv[1] = load_lanes(m1, brow + 16);
 #pragma GCC unroll 8
     for (int i = 0; i < kR; ++i) {
       const __m512 av = _mm512_set1_ps(kTransA ? a[k * lda + i] : a[i * lda + k]);
@@ -204,11 +211,8 @@ void gemm_transposed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
   }
 }
 
-}  // namespace
-
-void sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
+void sgemm_one_thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
+                      int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (beta != 0.0f && beta != 1.0f) {  // not needed by the convolutions
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
@@ -230,6 +234,41 @@ void sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float
   } else {  // A^T @ B^T: not used by the convolutions
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, int(m), int(n), int(k), 1.0f, a, int(lda), b,
                 int(ldb), beta, c, int(ldc));
+  }
+}
+
+}  // namespace
+
+// Outside a parallel region (a batch of one sample, or the caller's own loop) the product is
+// split across the OpenMP threads, by columns of C, or by rows when C is taller than wide:
+// without this, a batch-1 convolution would use one core where OpenBLAS used them all.
+void sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads < 2 || double(m) * double(n) * double(k) < kParallelWork) {
+    sgemm_one_thread(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  if (n >= m) {
+    const int64_t width = (n + threads - 1) / threads, chunk = (width + kCols - 1) / kCols * kCols;
+    const int64_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(int(chunks)) schedule(static)
+    for (int64_t q = 0; q < chunks; ++q) {
+      const int64_t j = q * chunk;  // columns [j, j + cols) of C are rows (tb) or columns of B
+      sgemm_one_thread(ta, tb, m, std::min(chunk, n - j), k, a, lda, tb ? b + j * ldb : b + j, ldb,
+                       beta, c + j, ldc);
+    }
+  } else {
+    const int64_t height = (m + threads - 1) / threads,
+                  chunk = (height + kRows - 1) / kRows * kRows;
+    const int64_t chunks = (m + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(int(chunks)) schedule(static)
+    for (int64_t q = 0; q < chunks; ++q) {
+      const int64_t i = q * chunk;  // rows [i, i + rows) of C are columns (ta) or rows of A
+      sgemm_one_thread(ta, tb, std::min(chunk, m - i), n, k, ta ? a + i : a + i * lda, lda, b, ldb,
+                       beta, c + i * ldc, ldc);
+    }
   }
 }
 

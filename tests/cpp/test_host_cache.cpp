@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "cpu/host_cache.h"
 #include "kiln/ops.h"
@@ -71,6 +73,27 @@ TEST(HostCache, TensorsReuseFreedMemory) {
   kiln::Tensor u = kiln::ones({256, 256});
   EXPECT_EQ(u.data_ptr(), first);
   EXPECT_EQ(kiln::sum(u).item<float>(), 65536.0f);  // handed out again, then written
+}
+
+// Registered a second time by tests/cpp/CMakeLists.txt with KILN_CPU_CACHE_LIMIT_MB=1.
+TEST(HostCache, OverTheLimitTheLargestBlocksMakeRoom) {
+  const char* limit = std::getenv("KILN_CPU_CACHE_LIMIT_MB");
+  if (!limit || std::strcmp(limit, "1") != 0)
+    GTEST_SKIP() << "runs as test_host_cache_limit, with KILN_CPU_CACHE_LIMIT_MB=1";
+  host_empty_cache();
+  const size_t small = size_t(256) << 10, large = size_t(768) << 10;  // both size classes
+  void* a = host_alloc(small);
+  void* b = host_alloc(small);
+  void* c = host_alloc(large);
+  host_free(a, small);
+  host_free(c, large);  // 256 + 768 KiB: the limit
+  EXPECT_EQ(host_cached_bytes(), small + large);
+  host_free(b, small);  // over it: the 768 KiB block makes room
+  EXPECT_EQ(host_cached_bytes(), 2 * small);
+  void* d = host_alloc(small);  // a cached block comes back
+  EXPECT_TRUE(d == a || d == b);
+  host_free(d, small);
+  host_empty_cache();
 }
 
 }  // namespace
