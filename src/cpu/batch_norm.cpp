@@ -229,14 +229,15 @@ void batch_stats(const Geometry& g, const T* x, std::vector<double>& mean,
       const double v = double(load(x[o]));
       return std::array<double, 2>{v, v * v};
     };
-    std::array<std::vector<double>, 2> sums;
-    if constexpr (std::is_same_v<T, float>) {
-      if (avx512_enabled())
-        sums = channel_sums<2>(g, each, [x](int64_t, int64_t base, int64_t len) {
-          return sum_and_squares_avx512(x + base, len);
-        });
-    }
-    if (sums[0].empty()) sums = channel_sums<2>(g, each);
+    auto sums = [&] {
+      if constexpr (std::is_same_v<T, float>) {
+        if (avx512_enabled())
+          return channel_sums<2>(g, each, [x](int64_t, int64_t base, int64_t len) {
+            return sum_and_squares_avx512(x + base, len);
+          });
+      }
+      return channel_sums<2>(g, each);
+    }();
     mean = std::move(sums[0]);
     m2 = std::move(sums[1]);
     for (size_t ch = 0; ch < mean.size(); ++ch) {
@@ -343,16 +344,15 @@ void backward_impl(const Geometry& g, const T* x, const T* dy, T* dx, const Tens
     const double d = double(load(dy[o]));
     return std::array<double, 2>{d, d * (double(load(x[o])) - mp[ch])};
   };
-  std::array<std::vector<double>, 2> sums;
-  if constexpr (std::is_same_v<T, float>) {
-    if (avx512_enabled())
-      sums = channel_sums<2>(g, each, [x, dy, mp](int64_t ch, int64_t base, int64_t len) {
-        return sum_and_centered_dot_avx512(dy + base, x + base, mp[ch], len);
-      });
-  }
-  if (sums[0].empty()) sums = channel_sums<2>(g, each);
-  const std::vector<double>& sum_dy = sums[0];
-  const std::vector<double>& sum_dy_xmu = sums[1];
+  const auto [sum_dy, sum_dy_xmu] = [&] {
+    if constexpr (std::is_same_v<T, float>) {
+      if (avx512_enabled())
+        return channel_sums<2>(g, each, [x, dy, mp](int64_t ch, int64_t base, int64_t len) {
+          return sum_and_centered_dot_avx512(dy + base, x + base, mp[ch], len);
+        });
+    }
+    return channel_sums<2>(g, each);
+  }();
   S* dw = ptr_or_null<S>(dweight);
   S* db = ptr_or_null<S>(dbias);
   const double n = double(g.count());

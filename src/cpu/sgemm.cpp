@@ -211,11 +211,16 @@ void gemm_transposed_b(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
   }
 }
 
+void openblas_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
+              int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
 void sgemm_one_thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a,
                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (beta != 0.0f && beta != 1.0f) {  // not needed by the convolutions
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  if ((beta != 0.0f && beta != 1.0f) || (ta && tb)) {  // not needed by the convolutions
+    openblas_sgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   const bool accumulate = beta != 0.0f;
@@ -229,11 +234,8 @@ void sgemm_one_thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const f
       gemm_broadcast<true>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     else
       gemm_broadcast<false>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-  } else if (!ta) {
+  } else {
     gemm_transposed_b(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
-  } else {  // A^T @ B^T: not used by the convolutions
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, int(m), int(n), int(k), 1.0f, a, int(lda), b,
-                int(ldb), beta, c, int(ldc));
   }
 }
 
@@ -278,9 +280,7 @@ void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, in
     sgemm_avx512(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  if (m <= 0 || n <= 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m),
-              int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  if (m > 0 && n > 0) openblas_sgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace kiln::cpu
